@@ -1,0 +1,70 @@
+"""All configuration, read once from the environment and `.env`, then passed in (never imported by domain code).
+
+Names follow Routstr's node where it has one, so its operators can move over unchanged.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # node identity, shown in /v1/info and the Nostr announcement
+    name: str = "routstr-node"
+    description: str = "An open node selling LLM access for Cashu ecash"
+    http_url: str = ""
+    onion_url: str = ""
+    log_level: str = "INFO"
+
+    # storage
+    database_url: str = "sqlite:///data/node.db"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
+    data_dir: Path = Path("data")
+
+    # upstream LLM API; empty means the embedded stand-in (a local demo upstream)
+    upstream_base_url: str = ""
+    upstream_api_key: SecretStr = SecretStr("")
+    upstream_connect_timeout_s: float = 5.0
+    upstream_read_timeout_s: float = 120.0
+    upstream_max_connections: int = 512
+
+    # pricing
+    model_prices: str = ""  # JSON {model: {prompt_msat_per_mtok, completion_msat_per_mtok} or USD per Mtok}
+    unpriced_models: Literal["refuse", "default"] = "default"
+    default_prompt_msat_per_mtok: int = 1_000_000
+    default_completion_msat_per_mtok: int = 3_000_000
+    btc_usd_rate: float = 100_000.0  # fallback when no rate source answers
+    default_max_tokens: int = 4096  # reserve for this many completion tokens when the request names no limit
+    max_request_bytes: int = 4 * 1024 * 1024
+
+    # metering
+    reservation_ttl_s: int = 3600  # a reservation older than this is released at start (crash leftovers)
+
+    # cashu
+    cashu_mints: CommaList = Field(default_factory=list)  # empty means the embedded FakeWallet mint (local runs)
+
+    # nostr
+    nsec: SecretStr = SecretStr("")
+    relays: CommaList = Field(default_factory=lambda: list(ROUTSTR_RELAYS))
+    provider_id: str = ""
+    announce: bool = True
+    announce_interval_s: int = 900
+
+    @field_validator("cashu_mints", "relays", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
