@@ -1,0 +1,48 @@
+"""What the router decides to send; the connection turns these into bytes on the wire."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class JsonReply:
+    status: int
+    body: bytes
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReply:
+    """SSE events (each already `data: ...\\n\\n`), sent one HTTP chunk each.
+
+    `drop_at`: write only this many events, then close the connection without the terminating chunk.
+    """
+
+    events: list[bytes]
+    delay_s: float = 0.0
+    drop_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hang:
+    """Read the request and never answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Close the connection without any answer."""
+
+
+Reply = JsonReply | StreamReply | Hang | Drop
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+def json_reply(status: int, body: dict[str, Any], delay_s: float = 0.0) -> JsonReply:
+    return JsonReply(status, orjson.dumps(body), delay_s)
+
+
+def sse_event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
