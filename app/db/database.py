@@ -1,0 +1,165 @@
+"""Run database work. Domain code hands in plain functions of a SQLAlchemy `Connection`; each runs in one transaction.
+
+SQLite has one writer per file, so every statement goes through a single writer thread that groups queued work into
+one `BEGIN IMMEDIATE` transaction (group commit): no "database is locked" in-process, one fsync per batch, and
+`BEGIN IMMEDIATE` plus a busy timeout keeps other processes on the same file correct. PostgreSQL uses a pooled async
+engine (asyncpg), a transaction per call.
+
+Contract for work functions: raise a `NodeError` only before writing anything, so that a refusal never needs a
+rollback of the other work in the same batch. Any other exception rolls the batch back and each item is retried alone.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from app.db.urls import driver_url, ensure_sqlite_dir, is_sqlite
+from app.errors import NodeError
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
+log = logging.getLogger(__name__)
+
+
+class Database(Protocol):
+    async def run(self, work: Work[T]) -> T: ...
+
+    async def close(self) -> None: ...
+
+
+def open_database(url: str, *, sqlite_synchronous: str = "FULL", max_batch: int = 256) -> Database:
+    if is_sqlite(url):
+        return SqliteDatabase(url, synchronous=sqlite_synchronous, max_batch=max_batch)
+    return PostgresDatabase(url)
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Work[Any]
+    future: "asyncio.Future[Any]"
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+class SqliteDatabase:
+    def __init__(self, url: str, *, synchronous: str, max_batch: int) -> None:
+        ensure_sqlite_dir(url)
+        self._engine = create_engine(driver_url(url), poolclass=StaticPool)
+        _configure_sqlite(self._engine, synchronous)
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._max_batch = max_batch
+        self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Work[T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(work, future, loop))
+        return await future
+
+    async def close(self) -> None:
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._engine.dispose()
+
+    def _serve(self) -> None:
+        with self._engine.connect() as conn:
+            while (batch := self._next_batch()) is not None:
+                outcomes = self._run_batch(conn, batch)
+                _deliver(batch, outcomes)
+
+    def _next_batch(self) -> list[_Job] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)
+                break
+            batch.append(job)
+        return batch
+
+    def _run_batch(self, conn: Connection, batch: list[_Job]) -> list[_Outcome]:
+        try:
+            with conn.begin():
+                return [_attempt(conn, job.work) for job in batch]
+        except Exception as exc:  # noqa: BLE001 - any failure goes back to the callers, item by item
+            if len(batch) == 1:
+                return [_Outcome(error=exc)]
+            log.warning("db.batch_failed", extra={"size": len(batch), "error": type(exc).__name__})
+            return [self._run_batch(conn, [job])[0] for job in batch]
+
+
+def _attempt(conn: Connection, work: Work[Any]) -> _Outcome:
+    try:
+        return _Outcome(value=work(conn))
+    except NodeError as refusal:
+        return _Outcome(error=refusal)
+
+
+def _deliver(batch: list[_Job], outcomes: list[_Outcome]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, _Outcome]]] = {}
+    for job, outcome in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(job.loop, []).append((job, outcome))
+    for loop, pairs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, pairs)
+        except RuntimeError:
+            log.warning("db.result_dropped_loop_closed")
+
+
+def _resolve(pairs: list[tuple[_Job, _Outcome]]) -> None:
+    for job, outcome in pairs:
+        if job.future.done():
+            continue
+        if outcome.error is not None:
+            job.future.set_exception(outcome.error)
+        else:
+            job.future.set_result(outcome.value)
+
+
+def _configure_sqlite(engine: Any, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class PostgresDatabase:
+    def __init__(self, url: str) -> None:
+        self._engine = create_async_engine(driver_url(url), pool_size=16, max_overflow=16, pool_pre_ping=False)
+
+    async def run(self, work: Work[T]) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def close(self) -> None:
+        await self._engine.dispose()

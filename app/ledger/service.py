@@ -1,0 +1,59 @@
+"""The ledger as the rest of the node sees it: async calls, each one SQL transaction, returning dataclasses."""
+
+import time
+from collections.abc import Callable
+
+from app.db.database import Database
+from app.ledger import accounts, audit
+from app.ledger.keys import hash_key, new_api_key
+from app.ledger.models import Account, EntryKind, LedgerEntry, Reservation, Settlement, Totals, Violation
+
+Clock = Callable[[], float]
+
+
+class Ledger:
+    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    async def create_key(self, balance_msat: int, *, kind: EntryKind = EntryKind.ADJUSTMENT) -> tuple[str, Account]:
+        """A new random key with an opening balance (operator grant). The key is returned once, never stored."""
+        key = new_api_key()
+        account = await self._db.run(accounts.create_account(hash_key(key), balance_msat, self._now(), kind, None))
+        return key, account
+
+    async def find(self, key: str) -> Account | None:
+        return await self._db.run(accounts.find_by_hash(hash_key(key)))
+
+    async def find_by_id(self, key_id: int) -> Account | None:
+        return await self._db.run(accounts.find_by_id(key_id))
+
+    async def reserve(self, key_hash: str, amount_msat: int, request_id: str) -> Reservation:
+        return await self._db.run(accounts.reserve(key_hash, amount_msat, request_id, self._now()))
+
+    async def settle(self, request_id: str, cost_msat: int, ref: str | None = None) -> Settlement | None:
+        return await self._db.run(accounts.settle(request_id, cost_msat, self._now(), ref))
+
+    async def release(self, request_id: str) -> bool:
+        return await self._db.run(accounts.release(request_id))
+
+    async def credit(self, key_id: int, amount_msat: int, kind: EntryKind, ref: str | None = None) -> int:
+        return await self._db.run(accounts.credit(key_id, amount_msat, kind, self._now(), ref))
+
+    async def check(self) -> list[Violation]:
+        return await self._db.run(audit.check_invariants())
+
+    async def totals(self) -> Totals:
+        return await self._db.run(audit.totals())
+
+    async def entries(self, key_id: int) -> list[LedgerEntry]:
+        return await self._db.run(audit.entries_for(key_id))
+
+    async def charged_for(self, request_id: str) -> int | None:
+        return await self._db.run(audit.charges_for_request(request_id))
+
+    async def release_stale(self, max_age_s: int) -> int:
+        return await self._db.run(audit.release_stale(self._now() - max_age_s))
