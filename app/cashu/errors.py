@@ -75,3 +75,11 @@ class TransactionUnbalanced(MintRejected):
 
 class KeysetUnknown(MintRejected):
     default_message = "the cashu mint does not know this keyset"
+
+
+class BadMintSignature(MintRejected):
+    """The mint's signature does not match its keys: it returned something the node cannot spend."""
+
+    status = 502
+    type = "server_error"
+    default_message = "the cashu mint returned an invalid signature"

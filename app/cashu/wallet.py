@@ -1,0 +1,158 @@
+"""Wallet flows over one MintClient: receive a token by swapping it, settle a swap whose outcome is unknown, and
+mint fresh proofs. Storage is the caller's: every plan is plain data to persist before the request is sent.
+
+Crash-safe receive, as the payments layer drives it:
+    plan = await plan_receive(client, token)   # persist plan.to_dict()
+    proofs = await execute_swap(client, plan)  # on SwapOutcomeUnknown (or after a crash): settle_swap(client, plan)
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from app.cashu.client import MintClient
+from app.cashu.errors import MintRejected, SwapFeesExceedAmount, TokenZeroValue, UntrustedMint
+from app.cashu.keysets import (
+    KeysetInfo,
+    choose_output_keyset,
+    expand_proof_ids,
+    fee_table,
+    input_fee,
+    split_amount,
+)
+from app.cashu.messages import ProofState
+from app.cashu.outputs import OutputPlan, plan_amounts, plan_outputs, proof_y, proofs_from_signatures, restored_proofs
+from app.cashu.tokens import Proof, Token, normalize_mint_url, same_mint, sum_amounts
+
+
+@dataclass(frozen=True, slots=True)
+class SwapPlan:
+    """One swap: inputs (with full keyset ids), the planned outputs and the fee the mint keeps."""
+
+    mint_url: str
+    inputs: tuple[Proof, ...]
+    outputs: OutputPlan
+    fee: int
+
+    @property
+    def input_amount(self) -> int:
+        return sum_amounts(self.inputs)
+
+    @property
+    def output_amount(self) -> int:
+        return self.outputs.amount
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mint_url": self.mint_url,
+            "inputs": [proof.to_dict() for proof in self.inputs],
+            "outputs": self.outputs.to_dict(),
+            "fee": self.fee,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SwapPlan":
+        return cls(
+            mint_url=str(data["mint_url"]),
+            inputs=tuple(Proof.from_dict(item) for item in data["inputs"]),
+            outputs=OutputPlan.from_dict(data["outputs"]),
+            fee=int(data["fee"]),
+        )
+
+
+class SwapOutcome(StrEnum):
+    COMPLETED = "completed"  # the mint spent the inputs and signed our outputs: proofs recovered
+    NOT_EXECUTED = "not_executed"  # inputs unspent: nothing happened, the plan may be retried as is
+    PENDING = "pending"  # inputs are pending at the mint: ask again later
+    SPENT_ELSEWHERE = "spent_elsewhere"  # inputs spent, but not for our outputs (a double spend by the sender)
+
+
+@dataclass(frozen=True, slots=True)
+class SwapSettlement:
+    outcome: SwapOutcome
+    proofs: tuple[Proof, ...] = ()
+
+
+def require_trusted_mint(token: Token, trusted_mints: Iterable[str]) -> str:
+    """The token's mint, normalised, if the node accepts it; UntrustedMint otherwise."""
+    mint = normalize_mint_url(token.mint)
+    if mint not in {normalize_mint_url(url) for url in trusted_mints}:
+        raise UntrustedMint()
+    return mint
+
+
+async def plan_receive(client: MintClient, token: Token) -> SwapPlan:
+    """A swap of the token's proofs into fresh ones of ours, worth its value minus the mint's input fee."""
+    if not same_mint(token.mint, client.url):
+        raise UntrustedMint("the token is from another mint than this client's")
+    if token.amount <= 0:
+        raise TokenZeroValue()
+    return await plan_swap(client, token.proofs, unit=token.unit)
+
+
+async def plan_swap(
+    client: MintClient, proofs: Sequence[Proof], *, unit: str = "sat", amounts: Sequence[int] | None = None
+) -> SwapPlan:
+    """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two)."""
+    keysets = await _keysets_knowing(client, {proof.id for proof in proofs})
+    inputs = expand_proof_ids(proofs, [keyset.id for keyset in keysets])
+    fee = input_fee(inputs, fee_table(keysets))
+    net = sum_amounts(inputs) - fee
+    if net <= 0:
+        raise SwapFeesExceedAmount()
+    wanted = list(amounts) if amounts is not None else split_amount(net)
+    if sum(wanted) != net:
+        raise ValueError(f"output amounts must sum to {net} (inputs minus the fee of {fee})")
+    output_keyset = choose_output_keyset(keysets, unit)
+    return SwapPlan(client.url, inputs, plan_amounts(wanted, output_keyset.id), fee)
+
+
+async def execute_swap(client: MintClient, plan: SwapPlan) -> tuple[Proof, ...]:
+    """Send the planned swap and return our new proofs. SwapOutcomeUnknown means: call settle_swap later."""
+    keyset = await client.keys(plan.outputs.keyset_id)
+    signatures = await client.swap(plan.inputs, plan.outputs.blinded_messages)
+    return proofs_from_signatures(plan.outputs, signatures, keyset)
+
+
+async def settle_swap(client: MintClient, plan: SwapPlan) -> SwapSettlement:
+    """Find out what became of a swap sent without an answer: NUT-07 on the inputs, NUT-09 for our outputs."""
+    states = {entry.state for entry in await client.checkstate([proof_y(proof) for proof in plan.inputs])}
+    if ProofState.SPENT in states:
+        keyset = await client.keys(plan.outputs.keyset_id)
+        restored = await client.restore(plan.outputs.blinded_messages)
+        proofs = restored_proofs(plan.outputs, restored, keyset)
+        if proofs:
+            return SwapSettlement(SwapOutcome.COMPLETED, proofs)
+        return SwapSettlement(SwapOutcome.SPENT_ELSEWHERE)
+    if ProofState.PENDING in states:
+        return SwapSettlement(SwapOutcome.PENDING)
+    return SwapSettlement(SwapOutcome.NOT_EXECUTED)
+
+
+async def receive_token(client: MintClient, token: Token) -> tuple[Proof, ...]:
+    """Plan and execute in one go, for callers that need no crash recovery (tests, tools)."""
+    return await execute_swap(client, await plan_receive(client, token))
+
+
+async def mint_proofs(
+    client: MintClient, amount: int, *, amounts: Sequence[int] | None = None, unit: str = "sat"
+) -> tuple[Proof, ...]:
+    """NUT-04 with a mint that settles invoices at once (FakeWallet): quote, check it is paid, mint."""
+    if amounts is not None and sum(amounts) != amount:
+        raise ValueError("proof amounts must sum to the amount minted")
+    quote = await client.mint_quote(amount, unit)
+    if not (await client.mint_quote_status(quote.quote)).paid:
+        raise MintRejected("the mint quote is not paid")
+    keyset = await client.keys(choose_output_keyset(await client.keysets(), unit).id)
+    plan = plan_outputs(amount, keyset.id) if amounts is None else plan_amounts(amounts, keyset.id)
+    signatures = await client.mint(quote.quote, plan.blinded_messages)
+    return proofs_from_signatures(plan, signatures, keyset)
+
+
+async def _keysets_knowing(client: MintClient, keyset_ids: set[str]) -> tuple[KeysetInfo, ...]:
+    """The mint's keysets, refreshed once if a proof names a keyset the cached list lacks."""
+    keysets = await client.keysets()
+    if all(any(keyset.id.startswith(kid) for keyset in keysets) for kid in keyset_ids):
+        return keysets
+    return await client.keysets(refresh=True)
