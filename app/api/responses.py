@@ -1,0 +1,27 @@
+"""Response shapes the web layer sends: orjson bodies, and streams that settle even when never iterated."""
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.proxy.streams import MeteredStream
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")
+
+
+class MeteredStreamingResponse(StreamingResponse):
+    """Settles the stream when the response ends, also when the client left before the first byte."""
+
+    def __init__(self, stream: MeteredStream, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(stream.body(), media_type=media_type, headers=headers)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._stream.finish()

@@ -1,0 +1,126 @@
+"""Operator commands: `python -m app serve | migrate | keys create/show | ledger check`."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from app.db.database import open_database
+from app.db.migrate import upgrade_to_head
+from app.ledger.service import Ledger
+from app.settings import Settings
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) -> int:
+    async def run() -> int:
+        upgrade_to_head(settings.database_url)
+        db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            return await use(Ledger(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    upgrade_to_head(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def migrate(settings: Settings, _: argparse.Namespace) -> int:
+    upgrade_to_head(settings.database_url)
+    print("database is at the newest schema")
+    return 0
+
+
+def keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def create(ledger: Ledger) -> int:
+        key, _ = await ledger.create_key(args.balance_msat)
+        print(key)
+        return 0
+
+    return _with_ledger(settings, create)
+
+
+def keys_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def show(ledger: Ledger) -> int:
+        account = await ledger.find(args.key)
+        if account is None:
+            print("no such key", file=sys.stderr)
+            return 1
+        entries = await ledger.entries(account.id)
+        spent = -sum(e.amount_msat for e in entries if e.kind == "charge")
+        _print_json(
+            {
+                "key_hash": account.key_hash,
+                "balance_msat": account.balance_msat,
+                "reserved_msat": account.reserved_msat,
+                "spent_msat": spent,
+                "ledger_entries": len(entries),
+            }
+        )
+        return 0
+
+    return _with_ledger(settings, show)
+
+
+def ledger_check(settings: Settings, _: argparse.Namespace) -> int:
+    async def check(ledger: Ledger) -> int:
+        violations = await ledger.check()
+        totals = await ledger.totals()
+        _print_json({"ok": not violations, "violations": [asdict(v) for v in violations], "totals": asdict(totals)})
+        return 1 if violations else 0
+
+    return _with_ledger(settings, check)
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, default=str))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="migrate the database, then serve the node")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.set_defaults(handler=serve)
+    commands.add_parser("migrate", help="bring the database to the newest schema").set_defaults(handler=migrate)
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key with an opening balance; prints the key once")
+    create.add_argument("--balance-msat", type=int, required=True)
+    create.set_defaults(handler=keys_create)
+    show = keys.add_parser("show", help="balance and spend of a key")
+    show.add_argument("key")
+    show.set_defaults(handler=keys_show)
+    ledger = commands.add_parser("ledger", help="the books").add_subparsers(dest="ledger_command", required=True)
+    ledger.add_parser("check", help="prove balance = ledger sum for every key").set_defaults(handler=ledger_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler: Command = args.handler
+    return handler(settings, args)

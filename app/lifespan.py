@@ -1,0 +1,112 @@
+"""Builds the node's long-lived resources at start, runs its periodic jobs, and closes everything at stop."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.db.database import open_database
+from app.db.migrate import upgrade_to_head
+from app.db.urls import redacted
+from app.ledger.service import Ledger
+from app.node import Node
+from app.pricing.catalog import PricingPolicy, parse_model_prices
+from app.pricing.prices import Price
+from app.pricing.rates import FixedRate
+from app.proxy.background import BackgroundWork
+from app.proxy.models import ModelCatalog
+from app.proxy.service import ProxyService
+from app.settings import Settings
+from app.standin.server import start_standin
+from app.upstream.client import UpstreamClient, UpstreamConfig
+
+log = logging.getLogger(__name__)
+
+CATALOG_REFRESH_S = 600
+STALE_SWEEP_S = 300
+
+
+def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
+    default = None
+    if settings.unpriced_models == "default":
+        default = Price(settings.default_prompt_msat_per_mtok, settings.default_completion_msat_per_mtok)
+    return PricingPolicy(parse_model_prices(settings.model_prices, btc_usd), default)
+
+
+async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.upstream_base_url:
+        return settings.upstream_base_url
+    standin = await start_standin("127.0.0.1", 0)
+    stack.push_async_callback(standin.close)
+    log.warning("upstream.standin: no UPSTREAM_BASE_URL set, serving demo replies from %s", standin.url)
+    return standin.url
+
+
+async def _every(interval_s: float, job: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic.failed")
+
+
+def _start_periodic(stack: AsyncExitStack, *jobs: tuple[float, Callable[[], Awaitable[Any]]]) -> None:
+    tasks = [asyncio.create_task(_every(interval, job)) for interval, job in jobs]
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    stack.push_async_callback(stop)
+
+
+async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
+    await asyncio.to_thread(upgrade_to_head, settings.database_url)
+    db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    stack.push_async_callback(db.close)
+    background = BackgroundWork()
+    stack.push_async_callback(background.drain)  # runs before db.close: settlements finish first
+    ledger = Ledger(db)
+    released = await ledger.release_stale(settings.reservation_ttl_s)
+    if released:
+        log.warning("ledger.stale_reservations_released: %d", released)
+
+    upstream_url = await _upstream_url(settings, stack)
+    upstream = UpstreamClient(
+        UpstreamConfig(
+            base_url=upstream_url,
+            api_key=settings.upstream_api_key.get_secret_value(),
+            connect_timeout_s=settings.upstream_connect_timeout_s,
+            read_timeout_s=settings.upstream_read_timeout_s,
+            max_connections=settings.upstream_max_connections,
+        )
+    )
+    await upstream.start()
+    stack.push_async_callback(upstream.close)
+
+    rates = FixedRate(settings.btc_usd_rate)
+    catalog = ModelCatalog(upstream, pricing_policy(settings, await rates.btc_usd()))
+    await catalog.refresh()
+    proxy = ProxyService(ledger, catalog.current, upstream, background, settings.default_max_tokens)
+    _start_periodic(
+        stack,
+        (CATALOG_REFRESH_S, catalog.refresh),
+        (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
+    )
+    log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
+    return Node(settings, ledger, catalog, proxy, rates, upstream_url)
+
+
+def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.node = await build_node(settings, stack)
+            yield
+
+    return lifespan

@@ -1,0 +1,27 @@
+"""The ASGI application: routers, error handlers, lifespan. `uvicorn app.main:app` serves it."""
+
+from fastapi import FastAPI
+
+import app as package
+from app.api import catalog, proxy
+from app.api.errors import install_error_handlers
+from app.lifespan import lifespan_for
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    api = FastAPI(
+        title=settings.name,
+        version=package.__version__,
+        lifespan=lifespan_for(settings),
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(api)
+    api.include_router(proxy.router)
+    api.include_router(catalog.router)
+    return api
+
+
+app = create_app()

@@ -1,0 +1,20 @@
+"""The long-lived services of one running node, built by the lifespan and handed to the web layer."""
+
+from dataclasses import dataclass
+
+from app.ledger.service import Ledger
+from app.pricing.rates import RateSource
+from app.proxy.models import ModelCatalog
+from app.proxy.service import ProxyService
+from app.settings import Settings
+
+
+@dataclass(slots=True)
+class Node:
+    settings: Settings
+    ledger: Ledger
+    catalog: ModelCatalog
+    proxy: ProxyService
+    rates: RateSource
+    upstream_url: str
+    npub: str = ""

@@ -1,0 +1,50 @@
+"""A streamed reply passed to the client event by event, metered on the way, settled exactly once at its end:
+finished, dropped by the upstream, or abandoned by the client."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+
+from app.errors import NodeError
+from app.pricing.prices import Usage
+from app.proxy.calls import LlmCall
+from app.proxy.metering import SseMeter
+from app.upstream.client import UpstreamReply
+
+Settle = Callable[[Usage | None], Awaitable[None]]
+
+
+def error_event(error: NodeError) -> bytes:
+    """An SSE event that OpenAI's SDKs raise as an APIError."""
+    return b"data: " + orjson.dumps(error.body()) + b"\n\n"
+
+
+class MeteredStream:
+    def __init__(self, call: LlmCall, reply: UpstreamReply, settle: Settle) -> None:
+        self._meter = SseMeter(call)
+        self._reply = reply
+        self._settle = settle
+        self._finished = False
+
+    async def body(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._reply.chunks():
+                events = self._meter.feed(chunk)
+                if events:
+                    yield events
+            tail = self._meter.leftover()
+            if tail:
+                yield tail
+        except NodeError as failure:
+            yield error_event(failure)
+        finally:
+            await self.finish()
+
+    async def finish(self) -> None:
+        """Settle what was produced (nothing produced: release it all). Safe to call more than once."""
+        if self._finished:
+            return
+        self._finished = True
+        self._reply.close()
+        produced = self._meter.produced_anything() or self._meter.usage is not None
+        await self._settle(self._meter.metered_usage() if produced else None)
