@@ -1,3 +1,7 @@
 pytest_plugins = [
     "tests.fixtures.databases",
+    "tests.fixtures.standin",
+    "tests.fixtures.node",
+    "tests.fixtures.mint",
+    "tests.fixtures.relay",
 ]
