@@ -1,0 +1,64 @@
+"""Interoperability with the nutshell wallet CLI, and a mint that goes down mid-flow."""
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from app.cashu.client import MintClient
+from app.cashu.errors import MintUnreachable
+from app.cashu.messages import ProofState
+from app.cashu.outputs import proof_y
+from app.cashu.tokens import Token, decode_token, encode_token_v3, encode_token_v4, same_mint, sum_amounts
+from app.cashu.wallet import execute_swap, plan_receive, receive_token
+from tests.fixtures.mint import RunningMint
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.mark.parametrize(("legacy", "prefix"), [(False, "cashuB"), (True, "cashuA")])
+async def test_tokens_sent_by_the_nutshell_cli_decode_and_swap(
+    mint: RunningMint, http: httpx.AsyncClient, legacy: bool, prefix: str
+) -> None:
+    text = mint.cli_send(21, legacy=legacy)
+
+    token = decode_token(text)
+    proofs = await receive_token(MintClient(http, mint.url), token)
+
+    assert text.startswith(prefix)
+    assert same_mint(token.mint, mint.url)
+    assert token.amount == sum_amounts(proofs) == 21
+
+
+@pytest.mark.parametrize("encode", [encode_token_v4, encode_token_v3])
+async def test_the_nutshell_cli_receives_a_token_we_encode(
+    mint: RunningMint, http: httpx.AsyncClient, encode: Callable[[Token], str]
+) -> None:
+    token = decode_token(await mint.make_token(7))
+
+    output = mint.cli("receive", encode(Token(mint=mint.url, proofs=token.proofs, memo="from routstr")))
+
+    states = await MintClient(http, mint.url).checkstate([proof_y(p) for p in token.proofs])
+    assert {s.state for s in states} == {ProofState.SPENT}
+    assert "Received 7 sat" in output
+
+
+async def test_a_stopped_mint_is_unreachable_and_a_plan_survives_it(mint: RunningMint, http: httpx.AsyncClient) -> None:
+    client = MintClient(http, mint.url)
+    plan = await plan_receive(client, decode_token(await mint.make_token(4)))
+    await client.keys(plan.outputs.keyset_id)
+
+    mint.stop()
+    try:
+        with pytest.raises(MintUnreachable):
+            await execute_swap(client, plan)
+        with pytest.raises(MintUnreachable):
+            await client.keysets(refresh=True)
+    finally:
+        mint.start()
+
+    assert sum_amounts(await execute_swap(client, plan)) == 4
