@@ -21,8 +21,7 @@ from app.nostr.announcement import (
     write_relays,
 )
 from app.nostr.backoff import Backoff
-from app.nostr.errors import InvalidEvent
-from app.nostr.event import Event, sign_event, verify_event
+from app.nostr.event import Event, parse_verified, sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool
 from app.nostr.relay import PublishResult
@@ -179,14 +178,13 @@ class Announcer:
             {"authors": [self._keys.pubkey], "kinds": [ANNOUNCEMENT_KIND]},
             {"authors": [self._keys.pubkey], "kinds": [RELAY_LIST_KIND]},
         ]
-        own = _verified(await self._pool.query(filters, self._timing.query_timeout_s), self._keys.pubkey)
-        listing = newest(e for e in own if e.kind == ANNOUNCEMENT_KIND)
-        if self._provider_id is None:
-            found = listing.first_tag("d") if listing else None
-            self._provider_id = found or default_provider_id(self._keys.pubkey)
+        found = parse_verified(await self._pool.query(filters, self._timing.query_timeout_s))
+        own = [event for event in found if event.pubkey == self._keys.pubkey]
+        provider_id = self._provider_id or _newest_provider_id(own) or default_provider_id(self._keys.pubkey)
+        self._provider_id = provider_id
         for event in own:
-            if event.kind == ANNOUNCEMENT_KIND and event.first_tag("d") == self._provider_id:
-                self._clock.observe(ANNOUNCEMENT_KIND, self._provider_id, event.created_at)
+            if event.kind == ANNOUNCEMENT_KIND and event.first_tag("d") == provider_id:
+                self._clock.observe(ANNOUNCEMENT_KIND, provider_id, event.created_at)
         relay_list = newest(e for e in own if e.kind == RELAY_LIST_KIND)
         if relay_list is not None:
             self._clock.observe(RELAY_LIST_KIND, "", relay_list.created_at)
@@ -249,16 +247,11 @@ class Announcer:
             )  # fmt: skip
 
 
+def _newest_provider_id(own_events: list[Event]) -> str | None:
+    listing = newest(event for event in own_events if event.kind == ANNOUNCEMENT_KIND)
+    return listing.first_tag("d") if listing else None
+
+
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("nostr.announcer_crashed", exc_info=task.exception())
-
-
-def _verified(raw_events: list[dict[str, Any]], author: str) -> list[Event]:
-    events = []
-    for raw in raw_events:
-        with contextlib.suppress(InvalidEvent):
-            event = Event.from_json(raw)
-            if event.pubkey == author and verify_event(event):
-                events.append(event)
-    return events

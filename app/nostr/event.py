@@ -3,7 +3,7 @@
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +104,19 @@ def verify_event(event: Event) -> bool:
     if expected != event.id:
         return False
     return verify_schnorr(bytes.fromhex(event.pubkey), bytes.fromhex(event.id), bytes.fromhex(event.sig))
+
+
+def parse_verified(raw_events: Iterable[object]) -> list[Event]:
+    """The well-formed events whose id and signature check out; everything else is dropped silently."""
+    events = []
+    for raw in raw_events:
+        try:
+            event = Event.from_json(raw)
+        except InvalidEvent:
+            continue
+        if verify_event(event):
+            events.append(event)
+    return events
 
 
 def _hex(value: object, length: int) -> str:

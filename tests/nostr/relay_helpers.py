@@ -57,3 +57,28 @@ async def refusing_relay() -> AsyncIterator[RefusingRelay]:
         port = next(iter(server.sockets)).getsockname()[1]
         relay.url = f"ws://127.0.0.1:{port}"
         yield relay
+
+
+class FixedRelay:
+    """A relay that answers every REQ with the same stored events, forged or not (relays can lie)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.url = ""
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message[0] == "REQ":
+                for event in self.events:
+                    await ws.send(json.dumps(["EVENT", message[1], event]))
+                await ws.send(json.dumps(["EOSE", message[1]]))
+
+
+@asynccontextmanager
+async def fixed_relay(events: list[dict[str, Any]]) -> AsyncIterator[FixedRelay]:
+    relay = FixedRelay(events)
+    async with serve(relay._handle, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        relay.url = f"ws://127.0.0.1:{port}"
+        yield relay
