@@ -1,0 +1,143 @@
+"""`python -m bench`: upstream stand-in vs bare pass-through vs the node (SQLite, PostgreSQL) under wrk.
+
+See bench/README.md for the flags and what each number means.
+"""
+
+import argparse
+import contextlib
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import report
+from bench.accounting import verify
+from bench.load import LoadResult, LoadSpec, run_load, wrk_available
+from bench.services import PostgresDatabase, rss_mb
+from bench.targets import RssSampler, Target, price_node, start_node, start_passthrough, start_upstream, stop_targets
+
+ALL_TARGETS = ("upstream", "passthrough", "node-sqlite", "node-postgres")
+PROMPT = [{"role": "user", "content": "Say hello to the benchmark"}]
+BODIES = {
+    "json": {"model": "standin-small", "messages": PROMPT},
+    "sse": {"model": "standin-small", "messages": PROMPT, "stream": True, "standin": {"chunks": 8}},
+}
+Measured = dict[tuple[str, str, int], list[LoadResult]]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per target and cell")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per cell; the median is reported")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 s runs, 1 run, no warm-up")
+    parser.add_argument("--concurrency", default="1,16,64", help="comma list of connection counts")
+    parser.add_argument("--modes", default="json,sse", help="comma list of json, sse")
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list of " + ", ".join(ALL_TARGETS))
+    parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--balance-msat", type=int, default=10**12, help="opening balance of each node's key")
+    parser.add_argument("--results-dir", type=Path, default=Path(__file__).with_name("results"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.runs, args.warmup = 1.0, 1, 0.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    generator = _generator(args.load_generator)
+    names = _csv(args.targets)
+    with tempfile.TemporaryDirectory(prefix="routstr-bench-") as workdir, contextlib.ExitStack() as cleanup:
+        targets = _start_targets(names, args, Path(workdir), cleanup)
+        measured, sampler = _measure(targets, args, generator, Path(workdir))
+        time.sleep(0.5)  # let the node settle requests that wrk cut off at its deadline
+        extra = _after_runs(targets, sampler, generator, args)
+    cells = report.summarise(measured)
+    extra["comparisons"] = report.comparisons(cells)
+    print(report.table(cells, extra))
+    path = args.results_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    report.write_json(path, cells, extra)
+    print(f"results: {path}")
+    return 0 if all(check["ok"] for check in extra["accounting"].values()) else 1
+
+
+def _generator(choice: str) -> str:
+    if choice == "auto":
+        return "wrk" if wrk_available() else "python"
+    return str(choice)
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _start_targets(
+    names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
+) -> list[Target]:
+    targets: list[Target] = []
+    cleanup.callback(stop_targets, targets)
+    upstream = start_upstream(workdir)
+    targets.append(upstream)
+    if "passthrough" in names:
+        targets.append(start_passthrough(upstream, workdir))
+    if "node-sqlite" in names:
+        sqlite_url = f"sqlite:///{workdir}/node.db"
+        targets.append(start_node("node-sqlite", sqlite_url, upstream, workdir, args.balance_msat))
+    if "node-postgres" in names:
+        database = PostgresDatabase(args.postgres_admin_url)
+        database.create()
+        cleanup.callback(database.drop)
+        targets.append(start_node("node-postgres", database.url, upstream, workdir, args.balance_msat))
+    bodies = {mode: orjson.dumps(BODIES[mode]) for mode in _csv(args.modes)}
+    for target in targets:
+        if target.is_node:
+            price_node(target, bodies)
+    return [target for target in targets if target.name in names]
+
+
+def _measure(
+    targets: list[Target], args: argparse.Namespace, generator: str, workdir: Path
+) -> tuple[Measured, RssSampler]:
+    measured: Measured = defaultdict(list)
+    with RssSampler([target for target in targets if target.is_node]) as sampler:
+        for mode in _csv(args.modes):
+            body_file = workdir / f"{mode}.json"
+            body_file.write_bytes(orjson.dumps(BODIES[mode]))
+            for connections in (int(c) for c in _csv(args.concurrency)):
+                specs = {
+                    t.name: LoadSpec(t.chat_url, body_file, connections, args.duration, t.api_key) for t in targets
+                }
+                if args.warmup > 0:
+                    for target in targets:
+                        warm = LoadSpec(target.chat_url, body_file, connections, args.warmup, target.api_key)
+                        _run(target, mode, warm, generator)
+                for _ in range(args.runs):
+                    for target in targets:  # interleaved, so drift hits every target alike
+                        measured[(target.name, mode, connections)].append(
+                            _run(target, mode, specs[target.name], generator)
+                        )
+    return measured, sampler
+
+
+def _run(target: Target, mode: str, spec: LoadSpec, generator: str) -> LoadResult:
+    result = run_load(spec, generator)
+    if target.tracker is not None:
+        target.tracker.record(mode, result.successes, spec.connections, exact_count=generator == "python")
+    return result
+
+
+def _after_runs(targets: list[Target], sampler: RssSampler, generator: str, args: argparse.Namespace) -> dict[str, Any]:
+    nodes = [target for target in targets if target.is_node]
+    rss = {t.name: {"during_max": sampler.max_mb[t.name], "after": rss_mb(t.service.process.pid)} for t in nodes}
+    accounting = {t.name: verify(t.env, t.api_key, t.tracker) for t in nodes if t.tracker is not None}
+    settings = {k: v for k, v in vars(args).items() if k != "results_dir"}
+    return {"settings": settings, "load_generator": generator, "rss_mb": rss, "accounting": accounting}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Medians per target, mode and concurrency; the comparison numbers; the printed table and the JSON file."""
+
+import statistics
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.load import LoadResult
+
+NODE_TARGETS = ("node-sqlite", "node-postgres")
+
+
+@dataclass(frozen=True)
+class Cell:
+    target: str
+    mode: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    runs: list[dict[str, Any]]
+
+
+def summarise(measured: dict[tuple[str, str, int], list[LoadResult]]) -> list[Cell]:
+    cells = []
+    for (target, mode, connections), runs in measured.items():
+        cells.append(
+            Cell(
+                target=target,
+                mode=mode,
+                connections=connections,
+                rps=statistics.median(run.rps for run in runs),
+                p50_ms=statistics.median(run.p50_ms for run in runs),
+                p99_ms=statistics.median(run.p99_ms for run in runs),
+                errors=sum(run.errors for run in runs),
+                runs=[asdict(run) for run in runs],
+            )
+        )
+    return cells
+
+
+def comparisons(cells: list[Cell]) -> dict[str, Any]:
+    """Node / pass-through throughput ratio per mode and concurrency; node minus upstream p50 at c=1."""
+    by_key = {(cell.target, cell.mode, cell.connections): cell for cell in cells}
+    ratios: dict[str, dict[str, float]] = defaultdict(dict)
+    added_p50: dict[str, dict[str, float]] = defaultdict(dict)
+    for (target, mode, connections), cell in by_key.items():
+        if target not in NODE_TARGETS:
+            continue
+        passthrough = by_key.get(("passthrough", mode, connections))
+        if passthrough is not None and passthrough.rps:
+            ratios[target][f"{mode}/c{connections}"] = round(cell.rps / passthrough.rps, 3)
+        upstream = by_key.get(("upstream", mode, connections))
+        if connections == 1 and upstream is not None:
+            added_p50[target][mode] = round(cell.p50_ms - upstream.p50_ms, 3)
+    return {"node_vs_passthrough": dict(ratios), "added_p50_ms_c1": dict(added_p50)}
+
+
+def table(cells: list[Cell], extra: dict[str, Any]) -> str:
+    ratios = extra["comparisons"]["node_vs_passthrough"]
+    lines = [
+        f"{'mode':<5} {'conn':>4}  {'target':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs pt':>6}"
+    ]
+    for cell in sorted(cells, key=lambda c: (c.mode, c.connections, _target_order(c.target))):
+        ratio = ratios.get(cell.target, {}).get(f"{cell.mode}/c{cell.connections}")
+        lines.append(
+            f"{cell.mode:<5} {cell.connections:>4}  {cell.target:<14} {cell.rps:>9.0f} {cell.p50_ms:>8.2f} "
+            f"{cell.p99_ms:>8.2f} {cell.errors:>7} {'' if ratio is None else f'{ratio:.2f}x':>6}"
+        )
+    for target, added in extra["comparisons"]["added_p50_ms_c1"].items():
+        lines.append(f"added p50 at c=1, {target}: " + ", ".join(f"{m} {v:.2f} ms" for m, v in added.items()))
+    for target, rss in extra["rss_mb"].items():
+        lines.append(f"RSS {target}: max during {rss['during_max']:.0f} MB, after {rss['after']:.0f} MB")
+    for target, check in extra["accounting"].items():
+        lines.append(f"accounting {target}: {'PASS' if check['ok'] else 'FAIL'} ({check['summary']})")
+    return "\n".join(lines)
+
+
+def _target_order(target: str) -> int:
+    order = ("upstream", "passthrough", *NODE_TARGETS)
+    return order.index(target) if target in order else len(order)
+
+
+def write_json(path: Path, cells: list[Cell], extra: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"cells": [asdict(cell) for cell in cells], **extra}
+    path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))

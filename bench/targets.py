@@ -1,0 +1,92 @@
+"""Start the four targets: the stand-in upstream, the pass-through, the node on SQLite and on PostgreSQL."""
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import node
+from bench.accounting import SpendTracker
+from bench.services import Service, free_port, rss_mb, start_service, stop_service
+
+UNUSED_MINT = "http://127.0.0.1:3338"  # the benchmark never pays with ecash; keys are funded by the CLI
+
+
+@dataclass
+class Target:
+    name: str
+    service: Service
+    api_key: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    tracker: SpendTracker | None = None
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.service.base_url}/chat/completions"
+
+    @property
+    def is_node(self) -> bool:
+        return bool(self.api_key)
+
+
+def start_upstream(log_dir: Path) -> Target:
+    port = free_port()
+    service = start_service("upstream", ["-m", "app.standin", "--port", str(port)], port, log_dir)
+    return Target("upstream", service)
+
+
+def start_passthrough(upstream: Target, log_dir: Path) -> Target:
+    port = free_port()
+    args = ["-m", "bench.passthrough", "--port", str(port), "--upstream", upstream.service.base_url]
+    return Target("passthrough", start_service("passthrough", args, port, log_dir))
+
+
+def start_node(name: str, database_url: str, upstream: Target, log_dir: Path, balance_msat: int) -> Target:
+    env = node.node_env(database_url, upstream.service.base_url, UNUSED_MINT)
+    port = free_port()
+    service = start_service(
+        name, ["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)], port, log_dir, env
+    )
+    return Target(name, service, api_key=node.create_key(env, balance_msat), env=env)
+
+
+def price_node(target: Target, bodies: dict[str, bytes]) -> None:
+    """One probe per mode: its cost from the header (or the spend delta for streams, which carry no header)."""
+    costs: dict[str, int] = {}
+    for mode, body in bodies.items():
+        probe = node.probe(target.env, target.service.base_url, target.api_key, body)
+        if probe.status != 200:
+            raise RuntimeError(f"{target.name} probe for {mode} answered {probe.status}")
+        if probe.header_cost_msat is not None and probe.header_cost_msat != probe.spent_delta_msat:
+            raise RuntimeError(f"{target.name}: header cost {probe.header_cost_msat} != spent {probe.spent_delta_msat}")
+        costs[mode] = probe.header_cost_msat if probe.header_cost_msat is not None else probe.spent_delta_msat
+    spent = int(node.show_key(target.env, target.api_key)["spent_msat"])
+    target.tracker = SpendTracker(spent_before_msat=spent, costs_msat=costs)
+
+
+class RssSampler:
+    """Largest RSS of each node target's process tree while the runs go on, sampled in a thread."""
+
+    def __init__(self, targets: list[Target], interval_s: float = 0.5) -> None:
+        self._targets = targets
+        self._interval_s = interval_s
+        self.max_mb: dict[str, float] = {target.name: 0.0 for target in targets}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            for target in self._targets:
+                self.max_mb[target.name] = max(self.max_mb[target.name], rss_mb(target.service.process.pid))
+
+
+def stop_targets(targets: list[Target]) -> None:
+    for target in reversed(targets):
+        stop_service(target.service)
