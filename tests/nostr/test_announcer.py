@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 import nostr_sdk
 import pytest
@@ -80,6 +81,7 @@ async def test_three_quick_updates_leave_only_the_newest(nostr_relays: list[Test
         assert len(stored) == 1
         assert json.loads(stored[0]["content"])["about"] == "fourth"
         assert stored[0]["id"] == announcer.status()["last_event_id"]
+        assert stored[0]["created_at"] <= time.time() + 3  # strictly increasing, yet never far ahead
     finally:
         await announcer.stop()
 
