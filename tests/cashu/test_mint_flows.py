@@ -1,12 +1,20 @@
 """The adapter against real nutshell mints (fee 0 and 100 ppk): mint, swap, double spend, checkstate, restore."""
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from app.cashu.client import MintClient
-from app.cashu.errors import SwapFeesExceedAmount, SwapOutcomeUnknown, TokenAlreadySpent, TokenZeroValue, UntrustedMint
+from app.cashu.errors import (
+    InvalidToken,
+    SwapFeesExceedAmount,
+    SwapOutcomeUnknown,
+    TokenAlreadySpent,
+    TokenZeroValue,
+    UntrustedMint,
+)
 from app.cashu.keysets import derive_keyset_id_v2
 from app.cashu.messages import ProofState
 from app.cashu.outputs import proof_dleq_valid, proof_y, restored_proofs
@@ -87,6 +95,15 @@ async def test_empty_and_foreign_tokens_are_refused(mint: RunningMint, http: htt
     with pytest.raises(UntrustedMint):
         require_trusted_mint(Token(mint=mint.url + "/", proofs=()), ["https://other.example"])
     assert require_trusted_mint(Token(mint=mint.url + "/", proofs=()), [mint.url]) == mint.url
+
+
+async def test_a_forged_signature_is_an_invalid_token(mint: RunningMint, http: httpx.AsyncClient) -> None:
+    token = decode_token(await mint.make_token(2))
+    other = decode_token(await mint.make_token(2))
+    forged = token.with_proofs([replace(token.proofs[0], C=other.proofs[0].C)])
+
+    with pytest.raises(InvalidToken):
+        await receive_token(MintClient(http, mint.url), forged)
 
 
 async def test_double_spend_is_token_already_spent_and_checkstate_says_spent(

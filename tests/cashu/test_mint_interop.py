@@ -1,6 +1,6 @@
 """Interoperability with the nutshell wallet CLI, and a mint that goes down mid-flow."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -9,7 +9,7 @@ from app.cashu.client import MintClient
 from app.cashu.errors import MintUnreachable
 from app.cashu.messages import ProofState
 from app.cashu.outputs import proof_y
-from app.cashu.tokens import Token, decode_token, encode_token_v3, encode_token_v4, same_mint, sum_amounts
+from app.cashu.tokens import Token, decode_token, encode_token_v4, same_mint, sum_amounts
 from app.cashu.wallet import execute_swap, plan_receive, receive_token
 from tests.fixtures.mint import RunningMint
 
@@ -34,13 +34,11 @@ async def test_tokens_sent_by_the_nutshell_cli_decode_and_swap(
     assert token.amount == sum_amounts(proofs) == 21
 
 
-@pytest.mark.parametrize("encode", [encode_token_v4, encode_token_v3])
-async def test_the_nutshell_cli_receives_a_token_we_encode(
-    mint: RunningMint, http: httpx.AsyncClient, encode: Callable[[Token], str]
-) -> None:
+async def test_the_nutshell_cli_receives_a_token_we_encode(mint: RunningMint, http: httpx.AsyncClient) -> None:
+    # cashuB with our DLEQs and short keyset ids; cashuA encoding is pinned by the spec vector in test_tokens.
     token = decode_token(await mint.make_token(7))
 
-    output = mint.cli("receive", encode(Token(mint=mint.url, proofs=token.proofs, memo="from routstr")))
+    output = mint.cli("receive", encode_token_v4(Token(mint=mint.url, proofs=token.proofs, memo="from routstr")))
 
     states = await MintClient(http, mint.url).checkstate([proof_y(p) for p in token.proofs])
     assert {s.state for s in states} == {ProofState.SPENT}
