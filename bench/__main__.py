@@ -31,7 +31,7 @@ Measured = dict[tuple[str, str, int], list[LoadResult]]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run (default 5)")
+    parser.add_argument("--duration", type=float, help="seconds per measured run (default 5; --quick: 1)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per target and cell")
     parser.add_argument("--runs", type=int, default=3, help="measured runs per cell; the median is reported")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 s runs, 1 run, no warm-up")
@@ -44,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).with_name("results"))
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.runs, args.warmup = 1.0, 1, 0.0
+        args.runs, args.warmup = 1, 0.0
+    if args.duration is None:
+        args.duration = 1.0 if args.quick else 5.0
     return args
 
 

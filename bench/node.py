@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -54,20 +53,17 @@ def ledger_check(env: dict[str, str]) -> tuple[bool, str]:
     return done.returncode == 0, (done.stdout + done.stderr)[-2000:]
 
 
-@dataclass(frozen=True)
-class Probe:
-    status: int
-    header_cost_msat: int | None
-    spent_delta_msat: int
-
-
-def probe(env: dict[str, str], base_url: str, key: str, body: bytes) -> Probe:
-    """One request; its cost from the response header, cross-checked with the key's spend before and after."""
-    before = show_key(env, key)["spent_msat"]
+def probe_cost(env: dict[str, str], base_url: str, key: str, body: bytes, spent_before: int) -> tuple[int, int]:
+    """One request; its cost from the response header, cross-checked with the key's spend (streams carry no
+    header, so their cost is the spend delta). Returns (cost, spent after)."""
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     with httpx.Client(timeout=30.0) as client:
         reply = client.post(f"{base_url}/chat/completions", content=body, headers=headers)
-        reply.read()
-    after = show_key(env, key)["spent_msat"]
+    if reply.status_code != 200:
+        raise RuntimeError(f"probe answered {reply.status_code}: {reply.text[:300]}")
+    spent_after = int(show_key(env, key)["spent_msat"])
+    delta = spent_after - spent_before
     header = reply.headers.get(COST_HEADER)
-    return Probe(reply.status_code, int(header) if header is not None else None, int(after) - int(before))
+    if header is not None and int(header) != delta:
+        raise RuntimeError(f"{COST_HEADER} says {header} msat but the key was charged {delta} msat")
+    return delta, spent_after

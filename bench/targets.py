@@ -50,16 +50,11 @@ def start_node(name: str, database_url: str, upstream: Target, log_dir: Path, ba
 
 
 def price_node(target: Target, bodies: dict[str, bytes]) -> None:
-    """One probe per mode: its cost from the header (or the spend delta for streams, which carry no header)."""
+    """One probe per mode gives the per-request cost the accounting check multiplies by."""
+    spent = int(node.show_key(target.env, target.api_key)["spent_msat"])
     costs: dict[str, int] = {}
     for mode, body in bodies.items():
-        probe = node.probe(target.env, target.service.base_url, target.api_key, body)
-        if probe.status != 200:
-            raise RuntimeError(f"{target.name} probe for {mode} answered {probe.status}")
-        if probe.header_cost_msat is not None and probe.header_cost_msat != probe.spent_delta_msat:
-            raise RuntimeError(f"{target.name}: header cost {probe.header_cost_msat} != spent {probe.spent_delta_msat}")
-        costs[mode] = probe.header_cost_msat if probe.header_cost_msat is not None else probe.spent_delta_msat
-    spent = int(node.show_key(target.env, target.api_key)["spent_msat"])
+        costs[mode], spent = node.probe_cost(target.env, target.service.base_url, target.api_key, body, spent)
     target.tracker = SpendTracker(spent_before_msat=spent, costs_msat=costs)
 
 
