@@ -1,3 +1,0 @@
-from tests.fixtures.standin import standin_url
-
-__all__ = ["standin_url"]
