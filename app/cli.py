@@ -94,6 +94,12 @@ def ledger_check(settings: Settings, _: argparse.Namespace) -> int:
     return _with_ledger(settings, check)
 
 
+def discover(settings: Settings, args: argparse.Namespace) -> int:
+    from app.nostr.discover_cli import run_discover_cli
+
+    return run_discover_cli(settings.relays, args.json)
+
+
 def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
@@ -115,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=keys_show)
     ledger = commands.add_parser("ledger", help="the books").add_subparsers(dest="ledger_command", required=True)
     ledger.add_parser("check", help="prove balance = ledger sum for every key").set_defaults(handler=ledger_check)
+    find = commands.add_parser("discover", help="list the providers announced on the configured relays")
+    find.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    find.set_defaults(handler=discover)
     return parser
 
 

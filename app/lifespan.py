@@ -8,11 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app import __version__
 from app.db.database import open_database
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.ledger.service import Ledger
 from app.node import Node
+from app.nostr.announcer import Announcer
+from app.nostr.keys import load_node_keys
+from app.nostr.provider_cache import ProviderCache
 from app.pricing.catalog import PricingPolicy, parse_model_prices
 from app.pricing.prices import Price
 from app.pricing.rates import FixedRate
@@ -98,8 +102,39 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (CATALOG_REFRESH_S, catalog.refresh),
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
+    node = Node(settings, ledger, catalog, proxy, rates, upstream_url)
+    await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
-    return Node(settings, ledger, catalog, proxy, rates, upstream_url)
+    return node
+
+
+async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:
+    """The node's Nostr identity, its kind 38421 announcement and, if enabled, the provider list. Relays never
+    delay start-up; a malformed NSEC stops it."""
+    settings = node.settings
+    keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
+    node.npub = keys.npub
+    if settings.announce:
+        node.announcer = Announcer(
+            keys,
+            settings.relays,
+            name=settings.name,
+            about=settings.description,
+            http_url=settings.http_url,
+            onion_url=settings.onion_url,
+            mints=settings.cashu_mints,
+            version=__version__,
+            interval_s=settings.announce_interval_s,
+            provider_id=settings.provider_id,
+            force=settings.announce_force,
+            publish_relay_list=settings.publish_relay_list,
+        )
+        await node.announcer.start()
+        stack.push_async_callback(node.announcer.stop)
+    if settings.providers_enabled:
+        node.providers = ProviderCache(settings.relays, refresh_s=settings.providers_refresh_s)
+        await node.providers.start()
+        stack.push_async_callback(node.providers.stop)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 
 from app.ledger.service import Ledger
+from app.nostr.announcer import Announcer
+from app.nostr.provider_cache import ProviderCache
 from app.pricing.rates import RateSource
 from app.proxy.models import ModelCatalog
 from app.proxy.service import ProxyService
@@ -18,3 +20,5 @@ class Node:
     rates: RateSource
     upstream_url: str
     npub: str = ""
+    announcer: Announcer | None = None
+    providers: ProviderCache | None = None

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     provider_id: str = ""
     announce: bool = True
     announce_interval_s: int = 900
+    announce_force: bool = False  # announce even without a public URL (testing)
+    publish_relay_list: bool = False  # also publish a NIP-65 kind 10002 list of RELAYS
+    providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
+    providers_refresh_s: int = 600
 
     @field_validator("cashu_mints", "relays", mode="before")
     @classmethod

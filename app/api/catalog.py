@@ -6,6 +6,7 @@ from starlette.responses import Response
 import app
 from app.api.deps import NodeDep
 from app.api.responses import json_response
+from app.errors import NotFound
 
 router = APIRouter()
 
@@ -34,8 +35,16 @@ async def info(node: NodeDep) -> Response:
             "http_url": settings.http_url,
             "onion_url": settings.onion_url,
             "models": len(node.catalog.current()),
+            "nostr": node.announcer.status() if node.announcer else {"npub": node.npub, "announcing": False},
         }
     )
+
+
+@router.get("/v1/providers")
+async def providers(node: NodeDep) -> Response:
+    if node.providers is None:
+        raise NotFound("provider discovery is not enabled on this node (PROVIDERS_ENABLED)")
+    return json_response(node.providers.snapshot())
 
 
 @router.get("/health")
