@@ -1,7 +1,7 @@
 """One mint's HTTP API (NUT-01..09) over a shared httpx client. Mint and transport errors are mapped here, once."""
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -109,15 +109,15 @@ class MintClient:
         return _parsed(_restored_pairs, data)
 
     async def _get(self, path: str) -> dict[str, Any]:
-        try:
-            response = await self._http.get(self.url + path, timeout=self._timeout)
-        except httpx.HTTPError as exc:
-            raise MintUnreachable(f"mint {self.url} unreachable: {type(exc).__name__}") from exc
-        return _json_or_raise(response)
+        return await self._read_only(self._http.get(self.url + path, timeout=self._timeout))
 
     async def _post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._read_only(self._http.post(self.url + path, json=body, timeout=self._timeout))
+
+    async def _read_only(self, sending: Awaitable[httpx.Response]) -> dict[str, Any]:
+        """A request that changes nothing at the mint: any transport failure is simply "unreachable"."""
         try:
-            response = await self._http.post(self.url + path, json=body, timeout=self._timeout)
+            response = await sending
         except httpx.HTTPError as exc:
             raise MintUnreachable(f"mint {self.url} unreachable: {type(exc).__name__}") from exc
         return _json_or_raise(response)
