@@ -12,6 +12,7 @@ class NodeError(Exception):
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or self.default_message
         self.extra = extra
+        self.headers: dict[str, str] = {}  # sent with the error response (e.g. the change of an X-Cashu payment)
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:

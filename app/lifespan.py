@@ -6,17 +6,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from app import __version__
-from app.db.database import open_database
+from app.db.database import Database, open_database
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.ledger.service import Ledger
+from app.ledger.wallet_service import WalletJournal
 from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
+from app.payments.deposits import Deposits
+from app.payments.inflight import InFlight
+from app.payments.mints import TrustedMints
+from app.payments.refunds import Refunds
+from app.payments.service import Payments
+from app.payments.settlement import Settlement
 from app.pricing.catalog import PricingPolicy, parse_model_prices
 from app.pricing.prices import Price
 from app.pricing.rates import FixedRate
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
+SETTLE_OPEN_S = 60
 
 
 def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
@@ -49,17 +58,21 @@ async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
     return standin.url
 
 
-async def _every(interval_s: float, job: Callable[[], Awaitable[Any]]) -> None:
-    while True:
+async def _every(interval_s: float, job: Callable[[], Awaitable[Any]], first_run_now: bool) -> None:
+    if not first_run_now:
         await asyncio.sleep(interval_s)
+    while True:
         try:
             await job()
         except Exception:
             log.exception("periodic.failed")
+        await asyncio.sleep(interval_s)
 
 
-def _start_periodic(stack: AsyncExitStack, *jobs: tuple[float, Callable[[], Awaitable[Any]]]) -> None:
-    tasks = [asyncio.create_task(_every(interval, job)) for interval, job in jobs]
+def _start_periodic(
+    stack: AsyncExitStack, *jobs: tuple[float, Callable[[], Awaitable[Any]]], first_run_now: bool = False
+) -> None:
+    tasks = [asyncio.create_task(_every(interval, job, first_run_now)) for interval, job in jobs]
 
     async def stop() -> None:
         for task in tasks:
@@ -102,10 +115,25 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (CATALOG_REFRESH_S, catalog.refresh),
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
-    node = Node(settings, ledger, catalog, proxy, rates, upstream_url)
+    payments = await _start_payments(settings, ledger, db, stack)
+    node = Node(settings, ledger, catalog, proxy, rates, payments, upstream_url)
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
+
+
+async def _start_payments(settings: Settings, ledger: Ledger, db: Database, stack: AsyncExitStack) -> Payments:
+    """Trusted mints over one keep-alive HTTP client; operations left open by a crash are settled in the
+    background at start and then periodically (a mint that is down never delays start-up)."""
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
+    stack.push_async_callback(http.aclose)
+    mints = TrustedMints(http, settings.cashu_mints, timeout_s=settings.mint_timeout_s)
+    journal = WalletJournal(db)
+    inflight = InFlight()
+    settlement = Settlement(journal, mints, inflight)
+    deposits = Deposits(ledger, journal, mints, inflight, settlement)
+    _start_periodic(stack, (SETTLE_OPEN_S, settlement.settle_open), first_run_now=True)
+    return Payments(ledger, deposits, Refunds(journal, mints, inflight))
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

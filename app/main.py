@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 import app as package
-from app.api import catalog, proxy
+from app.api import balance, catalog, proxy
 from app.api.errors import install_error_handlers
 from app.lifespan import lifespan_for
 from app.settings import Settings
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(api)
     api.include_router(proxy.router)
     api.include_router(catalog.router)
+    api.include_router(balance.router)
     return api
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
 from app.nostr.provider_cache import ProviderCache
+from app.payments.service import Payments
 from app.pricing.rates import RateSource
 from app.proxy.models import ModelCatalog
 from app.proxy.service import ProxyService
@@ -18,6 +19,7 @@ class Node:
     catalog: ModelCatalog
     proxy: ProxyService
     rates: RateSource
+    payments: Payments
     upstream_url: str
     npub: str = ""
     announcer: Announcer | None = None

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     # cashu
     cashu_mints: CommaList = Field(default_factory=list)  # empty means the embedded FakeWallet mint (local runs)
+    mint_timeout_s: float = 15.0
 
     # nostr
     nsec: SecretStr = SecretStr("")

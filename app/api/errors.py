@@ -19,7 +19,7 @@ def error_response(status: int, message: str, type_: str, code: str, headers: di
 
 async def _node_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
-    return json_response(exc.body(), exc.status, getattr(exc, "headers", None))
+    return json_response(exc.body(), exc.status, exc.headers or None)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:

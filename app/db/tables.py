@@ -10,6 +10,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData(
@@ -59,4 +60,46 @@ ledger_entries = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_ledger_entries_key_id", "key_id"),
     Index("ix_ledger_entries_request_id", "request_id"),
+)
+
+# Ecash the node holds (its assets), per mint. A proof is held, promised to an operation in flight, or spent.
+wallet_proofs = Table(
+    "wallet_proofs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mint_url", String(255), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("keyset_id", String(66), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("secret", String(128), nullable=False, unique=True),
+    Column("c", String(66), nullable=False),
+    Column("state", String(16), nullable=False),  # held | reserved | spent
+    Column("operation_id", String(32), nullable=True),  # the operation that holds it reserved or spent it
+    Column("created_at", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    Index("ix_wallet_proofs_mint_state", "mint_url", "state"),
+)
+
+# The journal of every exchange with a mint (deposit, refund, lightning mint). What is needed to finish or undo it
+# (the swap plan with our blinding factors) is written before the request goes out, so a crash at any point can be
+# settled later with NUT-07 and NUT-09.
+cashu_operations = Table(
+    "cashu_operations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),  # deposit | refund | lightning
+    Column("purpose", String(16), nullable=False),  # create | bearer | topup | xcashu | refund
+    Column("state", String(16), nullable=False),  # planned | completed | failed
+    Column("mint_url", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=True, unique=True),  # deposits: a token is credited once, ever
+    Column("target_key_hash", String(64), nullable=True),  # the key the money goes to or comes from
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=True),
+    Column("amount_msat", BigInteger, nullable=False, default=0),
+    Column("plan", Text, nullable=True),  # JSON swap/mint plan; spent inputs are scrubbed once settled
+    Column("result", Text, nullable=True),  # refunds: the token handed out, so a lost reply can be fetched again
+    Column("error", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_cashu_operations_state", "state"),
+    Index("ix_cashu_operations_key_id", "key_id"),
 )

@@ -28,6 +28,9 @@ class Ledger:
     async def find(self, key: str) -> Account | None:
         return await self._db.run(accounts.find_by_hash(hash_key(key)))
 
+    async def find_by_hash(self, key_hash: str) -> Account | None:
+        return await self._db.run(accounts.find_by_hash(key_hash))
+
     async def find_by_id(self, key_id: int) -> Account | None:
         return await self._db.run(accounts.find_by_id(key_id))
 

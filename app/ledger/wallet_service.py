@@ -1,0 +1,76 @@
+"""The node's wallet journal as the payments layer sees it: async calls, one transaction each."""
+
+import time
+from collections.abc import Callable, Sequence
+
+from app.db.database import Database
+from app.ledger import audit, wallet
+from app.ledger.models import Account, Totals
+from app.ledger.wallet_models import HeldProof, MintHoldings, NewProof, Operation, OpKind, RefundPlan
+
+
+class WalletJournal:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    async def begin(
+        self,
+        *,
+        op_id: str,
+        kind: OpKind,
+        purpose: str,
+        mint_url: str,
+        plan_json: str,
+        token_hash: str | None = None,
+        target_key_hash: str | None = None,
+        key_id: int | None = None,
+    ) -> Operation:
+        return await self._db.run(
+            wallet.begin_operation(
+                op_id=op_id, kind=kind, purpose=purpose, mint_url=mint_url, plan_json=plan_json, now=self._now(),
+                token_hash=token_hash, target_key_hash=target_key_hash, key_id=key_id,
+            )
+        )  # fmt: skip
+
+    async def get(self, op_id: str) -> Operation | None:
+        return await self._db.run(wallet.get_operation(op_id))
+
+    async def open_operations(self) -> list[Operation]:
+        return await self._db.run(wallet.open_operations())
+
+    async def complete_deposit(self, op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
+        return await self._db.run(wallet.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
+
+    async def fail(self, op_id: str, error: str, scrubbed_plan: str | None = None) -> None:
+        await self._db.run(wallet.fail_operation(op_id, error, self._now(), scrubbed_plan))
+
+    async def begin_refund(
+        self, *, op_id: str, key_id: int, mint_url: str, unit: str, plan: Callable[[list[HeldProof], int], RefundPlan]
+    ) -> RefundPlan | None:
+        return await self._db.run(
+            wallet.begin_refund(op_id=op_id, key_id=key_id, mint_url=mint_url, unit=unit, now=self._now(), plan=plan)
+        )
+
+    async def complete_refund(
+        self, op_id: str, change: Sequence[NewProof], token: str, scrubbed_plan: str
+    ) -> str | None:
+        return await self._db.run(wallet.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
+
+    async def undo_refund(self, op_id: str, error: str) -> bool:
+        return await self._db.run(wallet.undo_refund(op_id, error, self._now()))
+
+    async def latest_refund_token(self, key_id: int) -> str | None:
+        return await self._db.run(wallet.latest_refund_token(key_id))
+
+    async def holdings(self) -> list[MintHoldings]:
+        return await self._db.run(wallet.holdings())
+
+    async def totals(self) -> Totals:
+        return await self._db.run(audit.totals())
+
+    async def pending_refund_msat(self) -> int:
+        return sum(op.amount_msat for op in await self.open_operations() if op.kind is OpKind.REFUND)

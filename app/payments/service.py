@@ -1,0 +1,62 @@
+"""What the web layer asks of payments: who pays for a request, deposits, balances, refunds."""
+
+from dataclasses import dataclass
+
+from app.errors import Unauthorized
+from app.ledger.keys import hash_key
+from app.ledger.models import Account
+from app.ledger.service import Ledger
+from app.payments.deposits import Deposit, Deposits, Purpose
+from app.payments.refunds import Refund, Refunds
+
+CASHU_PREFIXES = ("cashuA", "cashuB")
+
+
+def is_cashu_token(credential: str) -> bool:
+    return credential.startswith(CASHU_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    key_hash: str
+    deposit: Deposit | None = None  # set when the credential was ecash redeemed for this request
+
+
+class Payments:
+    def __init__(self, ledger: Ledger, deposits: Deposits, refunds: Refunds) -> None:
+        self._ledger = ledger
+        self.deposits = deposits
+        self.refunds = refunds
+
+    async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER) -> Payer:
+        """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever)."""
+        if not is_cashu_token(credential):
+            return Payer(hash_key(credential))
+        deposit = await self.deposits.deposit(credential, purpose)
+        return Payer(deposit.account.key_hash, deposit)
+
+    async def account(self, credential: str) -> Account:
+        """The account behind a credential, for balance calls. A token that was never deposited is deposited."""
+        payer = await self.payer(credential)
+        account = await self._ledger.find_by_hash(payer.key_hash)
+        if account is None:
+            raise Unauthorized()
+        return account
+
+    async def create(self, token_text: str) -> Deposit:
+        return await self.deposits.deposit(token_text, Purpose.CREATE)
+
+    async def topup(self, credential: str, token_text: str) -> Deposit:
+        account = await self.account(credential)
+        return await self.deposits.deposit(token_text, Purpose.TOPUP, key_id=account.id)
+
+    async def refund(self, credential: str) -> Refund:
+        account = await self.account(credential)
+        return await self.refunds.refund(account.id)
+
+    async def change_for(self, payer: Payer) -> Refund:
+        """What is left of a per-request (X-Cashu) payment, as a token; BadRequest when nothing is left."""
+        account = await self._ledger.find_by_hash(payer.key_hash)
+        if account is None:
+            raise Unauthorized()
+        return await self.refunds.refund(account.id, refetch=False)

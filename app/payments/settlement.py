@@ -1,0 +1,73 @@
+"""Finishing or undoing journaled mint operations whose outcome is unknown: after a crash, a transport error, or
+when the same token comes back while its first deposit is unresolved. Never guessed: NUT-07 says whether the inputs
+were spent, NUT-09 gives back the signatures on our outputs."""
+
+import logging
+
+from app.cashu.errors import MintUnreachable
+from app.cashu.tokens import Token, encode_token_v4
+from app.cashu.wallet import SwapOutcome, SwapPlan, SwapSettlement, settle_swap
+from app.ledger.wallet_models import Operation, OpKind, OpState
+from app.ledger.wallet_service import WalletJournal
+from app.payments.inflight import InFlight
+from app.payments.mints import TrustedMints
+from app.payments.plans import load_plan, scrubbed, to_new_proofs
+
+log = logging.getLogger(__name__)
+
+UNIT = "sat"
+
+
+class Settlement:
+    def __init__(self, journal: WalletJournal, mints: TrustedMints, inflight: InFlight) -> None:
+        self._journal = journal
+        self._mints = mints
+        self._inflight = inflight
+
+    async def settle_open(self) -> int:
+        """Try every planned operation not being executed by this process; returns how many were resolved."""
+        resolved = 0
+        for op in await self._journal.open_operations():
+            if self._inflight.running(op.id) or op.kind is OpKind.LIGHTNING:
+                continue
+            try:
+                resolved += await self.settle(op)
+            except MintUnreachable:
+                log.warning("settlement.mint_unreachable op=%s mint=%s", op.id, op.mint_url)
+        return resolved
+
+    async def settle(self, op: Operation) -> bool:
+        async with self._inflight.hold(op.id):
+            current = await self._journal.get(op.id)
+            if current is None or current.state is not OpState.PLANNED:
+                return False
+            plan, extra = load_plan(current.plan)
+            outcome = await settle_swap(self._mints.client_for_journal(current.mint_url), plan)
+            log.info("settlement.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.outcome)
+            if current.kind is OpKind.DEPOSIT:
+                await self._settle_deposit(current, plan, outcome)
+            else:
+                await self._settle_refund(current, plan, int(extra.get("user_outputs", 0)), outcome)
+            return outcome.outcome is not SwapOutcome.PENDING
+
+    async def _settle_deposit(self, op: Operation, plan: SwapPlan, outcome: SwapSettlement) -> None:
+        if outcome.outcome is SwapOutcome.COMPLETED:
+            proofs = to_new_proofs(outcome.proofs, op.mint_url, UNIT)
+            await self._journal.complete_deposit(op.id, proofs, scrubbed(plan))
+        elif outcome.outcome is SwapOutcome.NOT_EXECUTED:
+            await self._journal.fail(op.id, "not_executed", scrubbed(plan))
+        elif outcome.outcome is SwapOutcome.SPENT_ELSEWHERE:
+            await self._journal.fail(op.id, "already_spent", scrubbed(plan))
+
+    async def _settle_refund(self, op: Operation, plan: SwapPlan, user_outputs: int, outcome: SwapSettlement) -> None:
+        if outcome.outcome is SwapOutcome.COMPLETED:
+            by_secret = {p.secret: p for p in outcome.proofs}
+            ordered = [by_secret[o.secret] for o in plan.outputs.outputs if o.secret in by_secret]
+            user, change = ordered[:user_outputs], ordered[user_outputs:]
+            token = encode_token_v4(Token(mint=plan.mint_url, unit=UNIT, proofs=tuple(user)))
+            await self._journal.complete_refund(op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(plan))
+        elif outcome.outcome is SwapOutcome.NOT_EXECUTED:
+            await self._journal.undo_refund(op.id, "not_executed")
+        elif outcome.outcome is SwapOutcome.SPENT_ELSEWHERE:
+            log.error("settlement.refund_inputs_spent_elsewhere op=%s", op.id)
+            await self._journal.undo_refund(op.id, "inputs_spent_elsewhere")
