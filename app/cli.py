@@ -94,6 +94,23 @@ def ledger_check(settings: Settings, _: argparse.Namespace) -> int:
     return _with_ledger(settings, check)
 
 
+def wallet_report(settings: Settings, _: argparse.Namespace) -> int:
+    from app.ledger.wallet_service import WalletJournal
+    from app.payments.report import wallet_report as build_report
+
+    async def report() -> int:
+        upgrade_to_head(settings.database_url)
+        db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        try:
+            built = await build_report(WalletJournal(db))
+        finally:
+            await db.close()
+        _print_json(built.to_json())
+        return 0 if built.reconciles else 1
+
+    return asyncio.run(report())
+
+
 def discover(settings: Settings, args: argparse.Namespace) -> int:
     from app.nostr.discover_cli import run_discover_cli
 
@@ -121,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=keys_show)
     ledger = commands.add_parser("ledger", help="the books").add_subparsers(dest="ledger_command", required=True)
     ledger.add_parser("check", help="prove balance = ledger sum for every key").set_defaults(handler=ledger_check)
+    wallet = commands.add_parser("wallet", help="the node's ecash").add_subparsers(dest="wallet_command", required=True)
+    wallet.add_parser("report", help="proofs held per mint against user balances").set_defaults(handler=wallet_report)
     find = commands.add_parser("discover", help="list the providers announced on the configured relays")
     find.add_argument("--json", action="store_true", help="print JSON instead of a table")
     find.set_defaults(handler=discover)

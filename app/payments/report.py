@@ -1,0 +1,45 @@
+"""The wallet report: ecash held (assets) against what users are owed (liabilities), and whether they reconcile."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.ledger.wallet_models import MintHoldings
+from app.ledger.wallet_service import WalletJournal
+
+
+@dataclass(frozen=True, slots=True)
+class WalletReport:
+    mints: list[MintHoldings]
+    assets_msat: int  # proofs held or promised to a refund in flight
+    liabilities_msat: int  # sum of user balances
+    deposited_msat: int
+    refunded_msat: int
+    pending_refunds_msat: int
+    charged_msat: int
+    granted_msat: int  # operator grants (keys create): owed to users but never backed by ecash
+    open_operations: int
+
+    @property
+    def reconciles(self) -> bool:
+        """Every sat that came in as ecash and has not gone out is held: assets = deposits - refunds paid."""
+        return self.assets_msat == self.deposited_msat - (self.refunded_msat - self.pending_refunds_msat)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "mints": [asdict(m) for m in self.mints], "reconciles": self.reconciles}
+
+
+async def wallet_report(journal: WalletJournal) -> WalletReport:
+    holdings = await journal.holdings()
+    totals = await journal.totals()
+    open_ops = await journal.open_operations()
+    return WalletReport(
+        mints=holdings,
+        assets_msat=sum(h.held_sat + h.reserved_sat for h in holdings) * 1000,
+        liabilities_msat=totals.balances_msat,
+        deposited_msat=totals.deposited_msat,
+        refunded_msat=totals.refunded_msat,
+        pending_refunds_msat=await journal.pending_refund_msat(),
+        charged_msat=totals.charged_msat,
+        granted_msat=totals.adjusted_msat,
+        open_operations=len(open_ops),
+    )
