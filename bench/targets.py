@@ -46,7 +46,12 @@ def start_node(name: str, database_url: str, upstream: Target, log_dir: Path, ba
     service = start_service(
         name, ["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)], port, log_dir, env
     )
-    return Target(name, service, api_key=node.create_key(env, balance_msat), env=env)
+    try:
+        api_key = node.create_key(env, balance_msat)
+    except RuntimeError:
+        stop_service(service)
+        raise
+    return Target(name, service, api_key=api_key, env=env)
 
 
 def price_node(target: Target, bodies: dict[str, bytes]) -> None:
