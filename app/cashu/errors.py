@@ -66,7 +66,10 @@ class MintRejected(CashuError):
 
 
 class TransactionUnbalanced(MintRejected):
-    """Outputs do not match inputs minus fees: the node planned with a stale fee or keyset."""
+    """Code 11000/11005: outputs do not match inputs minus fees (a stale fee or keyset in the node's plan).
+
+    Nutshell also answers 11000 for other transaction errors (e.g. "mint quote already paid"); see the detail.
+    """
 
     status = 500
     type = "server_error"

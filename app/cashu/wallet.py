@@ -7,7 +7,7 @@ Crash-safe receive, as the payments layer drives it:
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -28,12 +28,16 @@ from app.cashu.tokens import Proof, Token, normalize_mint_url, same_mint, sum_am
 
 @dataclass(frozen=True, slots=True)
 class SwapPlan:
-    """One swap: inputs (with full keyset ids), the planned outputs and the fee the mint keeps."""
+    """One swap: inputs (with full keyset ids), the planned outputs and the fee the mint keeps.
+
+    With `send_amount`, the first outputs (split_amount(send_amount)) are to give away, the rest is change.
+    """
 
     mint_url: str
     inputs: tuple[Proof, ...]
     outputs: OutputPlan
     fee: int
+    send_amount: int = 0
 
     @property
     def input_amount(self) -> int:
@@ -49,6 +53,7 @@ class SwapPlan:
             "inputs": [proof.to_dict() for proof in self.inputs],
             "outputs": self.outputs.to_dict(),
             "fee": self.fee,
+            "send_amount": self.send_amount,
         }
 
     @classmethod
@@ -58,7 +63,13 @@ class SwapPlan:
             inputs=tuple(Proof.from_dict(item) for item in data["inputs"]),
             outputs=OutputPlan.from_dict(data["outputs"]),
             fee=int(data["fee"]),
+            send_amount=int(data.get("send_amount", 0)),
         )
+
+    def split_send(self, proofs: Sequence[Proof]) -> tuple[tuple[Proof, ...], tuple[Proof, ...]]:
+        """The swap's resulting proofs (in plan order) as (to send, change)."""
+        count = len(split_amount(self.send_amount))
+        return tuple(proofs[:count]), tuple(proofs[count:])
 
 
 class SwapOutcome(StrEnum):
@@ -106,6 +117,29 @@ async def plan_swap(
         raise ValueError(f"output amounts must sum to {net} (inputs minus the fee of {fee})")
     output_keyset = choose_output_keyset(keysets, unit)
     return SwapPlan(client.url, inputs, plan_amounts(wanted, output_keyset.id), fee)
+
+
+async def plan_send(client: MintClient, proofs: Sequence[Proof], amount: int, *, unit: str = "sat") -> SwapPlan:
+    """Swap `proofs` into exactly `amount` to give away plus change (all of the rest, less the fee)."""
+    keysets = await _keysets_knowing(client, {proof.id for proof in proofs})
+    inputs = expand_proof_ids(proofs, [keyset.id for keyset in keysets])
+    change = sum_amounts(inputs) - input_fee(inputs, fee_table(keysets)) - amount
+    if amount <= 0 or change < 0:
+        raise ValueError(f"cannot send {amount} from proofs worth {sum_amounts(proofs)} after fees")
+    plan = await plan_swap(client, proofs, unit=unit, amounts=split_amount(amount) + split_amount(change))
+    return replace(plan, send_amount=amount)
+
+
+def select_proofs(proofs: Iterable[Proof], amount: int, fee_ppk_by_keyset: Mapping[str, int]) -> list[Proof]:
+    """Proofs worth at least `amount` plus the fee to spend them, largest first; ValueError when short."""
+    chosen: list[Proof] = []
+    for proof in sorted(proofs, key=lambda p: p.amount, reverse=True):
+        if sum_amounts(chosen) >= amount + input_fee(chosen, fee_ppk_by_keyset):
+            break
+        chosen.append(proof)
+    if sum_amounts(chosen) < amount + input_fee(chosen, fee_ppk_by_keyset):
+        raise ValueError(f"proofs do not cover {amount} plus fees")
+    return chosen
 
 
 async def execute_swap(client: MintClient, plan: SwapPlan) -> tuple[Proof, ...]:

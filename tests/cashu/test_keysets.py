@@ -3,6 +3,7 @@ import pytest
 from app.cashu.errors import KeysetUnknown
 from app.cashu.keysets import KeysetInfo, choose_output_keyset, expand_keyset_id, input_fee, split_amount
 from app.cashu.tokens import Proof
+from app.cashu.wallet import select_proofs
 
 C = "02" + "11" * 32
 FULL_A = "01" + "aa" * 32
@@ -44,3 +45,12 @@ def test_output_keyset_is_the_cheapest_active_one_of_the_unit() -> None:
     assert choose_output_keyset(keysets).id == "b"
     with pytest.raises(KeysetUnknown):
         choose_output_keyset(keysets, unit="eur")
+
+
+def test_select_proofs_covers_amount_and_its_own_fee() -> None:
+    proofs = [Proof(id="k", amount=a, secret=str(a), C=C) for a in (1, 2, 4, 8, 16)]
+
+    assert [p.amount for p in select_proofs(proofs, 16, {"k": 0})] == [16]
+    assert [p.amount for p in select_proofs(proofs, 16, {"k": 100})] == [16, 8]
+    with pytest.raises(ValueError):
+        select_proofs(proofs, 31, {"k": 100})

@@ -25,6 +25,7 @@ from app.cashu.wallet import (
     execute_swap,
     mint_proofs,
     plan_receive,
+    plan_send,
     receive_token,
     require_trusted_mint,
     settle_swap,
@@ -165,3 +166,33 @@ async def test_a_token_spent_by_its_sender_first_settles_as_spent_elsewhere(
     settlement = await settle_swap(client, our_plan)
 
     assert (settlement.outcome, settlement.proofs) == (SwapOutcome.SPENT_ELSEWHERE, ())
+
+
+async def test_send_splits_an_exact_amount_from_change_at_100_ppk(
+    mint_fee: RunningMint, http: httpx.AsyncClient
+) -> None:
+    client = MintClient(http, mint_fee.url)
+    ours = await receive_token(client, decode_token(await mint_fee.make_token(21, proofs=3)))  # 20 left, in 2 proofs
+
+    plan = await plan_send(client, ours, 10)
+    send, change = SwapPlan.from_dict(plan.to_dict()).split_send(await execute_swap(client, plan))
+
+    assert (sum_amounts(send), sum_amounts(change), plan.fee) == (10, 9, 1)
+    received = await receive_token(client, Token(mint_fee.url, send))
+    assert sum_amounts(received) == 10 - 1
+
+
+async def test_melt_pays_an_invoice_and_spends_the_inputs(
+    mint: RunningMint, mint_fee: RunningMint, http: httpx.AsyncClient
+) -> None:
+    # An invoice of the other mint: one of the paying mint's own would be settled internally, racing FakeWallet.
+    invoice = (await MintClient(http, mint_fee.url).mint_quote(5)).request
+    client = MintClient(http, mint.url)
+    quote = await client.melt_quote(invoice)
+    proofs = await mint_proofs(client, quote.amount + quote.fee_reserve)
+
+    result = await client.melt(quote.quote, proofs)
+
+    assert result.paid
+    states = await client.checkstate([proof_y(p) for p in proofs])
+    assert {s.state for s in states} == {ProofState.SPENT}

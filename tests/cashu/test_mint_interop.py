@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from app.cashu.client import MintClient
-from app.cashu.errors import MintUnreachable
+from app.cashu.errors import MintUnreachable, SwapOutcomeUnknown
 from app.cashu.messages import ProofState
 from app.cashu.outputs import proof_y
 from app.cashu.tokens import Token, decode_token, encode_token_v4, same_mint, sum_amounts
@@ -52,8 +52,9 @@ async def test_a_stopped_mint_is_unreachable_and_a_plan_survives_it(mint: Runnin
 
     mint.stop()
     try:
-        with pytest.raises(MintUnreachable):
+        with pytest.raises(MintUnreachable) as refused:
             await execute_swap(client, plan)
+        assert not isinstance(refused.value, SwapOutcomeUnknown)  # never sent, so nothing to settle
         with pytest.raises(MintUnreachable):
             await client.keysets(refresh=True)
     finally:
