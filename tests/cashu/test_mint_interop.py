@@ -24,7 +24,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 async def test_tokens_sent_by_the_nutshell_cli_decode_and_swap(
     mint: RunningMint, http: httpx.AsyncClient, legacy: bool, prefix: str
 ) -> None:
-    text = mint.cli_send(21, legacy=legacy)
+    text = await mint.cli_send(21, legacy=legacy)
 
     token = decode_token(text)
     proofs = await receive_token(MintClient(http, mint.url), token)
