@@ -1,0 +1,149 @@
+"""Lightning top-up (NUT-04) against the real FakeWallet mint, which pays every invoice at once, on both databases."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from app.cashu.errors import SwapOutcomeUnknown
+from app.db.database import open_database
+from app.errors import BadRequest, NotFound, Unauthorized
+from app.ledger.models import EntryKind
+from app.ledger.service import Ledger
+from app.ledger.wallet_models import OpState
+from app.ledger.wallet_service import WalletJournal
+from app.payments.inflight import InFlight
+from app.payments.lightning import InvoicePurpose, InvoiceState, Lightning, bolt11_expires_at, operation_id
+from app.payments.mints import TrustedMints
+from tests.cashu.dropping_proxy import dropping_proxy
+from tests.fixtures.mint import RunningMint
+from tests.fixtures.node import NodeFactory
+
+
+@dataclass
+class Wallet:
+    ledger: Ledger
+    journal: WalletJournal
+    http: httpx.AsyncClient
+
+    def lightning(self, *mint_urls: str) -> Lightning:
+        """A Lightning service as a freshly started process builds it (its own in-flight registry)."""
+        return Lightning(self.ledger, self.journal, TrustedMints(self.http, mint_urls), InFlight())
+
+
+@pytest.fixture
+async def wallet(database_url: str) -> AsyncIterator[Wallet]:
+    db = open_database(database_url)
+    async with httpx.AsyncClient() as http:
+        yield Wallet(Ledger(db), WalletJournal(db), http)
+    await db.close()
+
+
+async def test_create_invoice_paid_makes_a_key_that_pays_for_a_chat(
+    wallet: Wallet, mint: RunningMint, node_factory: NodeFactory
+) -> None:
+    lightning = wallet.lightning(mint.url)
+
+    invoice = await lightning.create_invoice(100, "create")
+    journaled = await wallet.journal.get(operation_id(invoice.invoice_id))
+    paid = await lightning.status(invoice.invoice_id)
+
+    assert invoice.bolt11.startswith("lnbc") and invoice.state is InvoiceState.UNPAID
+    assert journaled is not None and journaled.state is OpState.PLANNED and invoice.invoice_id not in journaled.id
+    assert paid.invoice.state is InvoiceState.PAID and paid.credited_msat == 100_000
+    assert paid.api_key is not None and paid.account is not None and paid.account.balance_msat == 100_000
+    node = node_factory(cashu_mints=[mint.url])
+    async with httpx.AsyncClient(base_url=node.url, timeout=10) as client:
+        reply = await client.post(
+            "/chat/completions",
+            headers={"Authorization": f"Bearer {paid.api_key}"},
+            json={"model": "standin-small", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert reply.status_code == 200, reply.text
+    after = await wallet.ledger.find(paid.api_key)
+    assert after is not None and 0 < after.balance_msat < 100_000
+
+
+async def test_topup_is_credited_once_under_ten_concurrent_status_calls(wallet: Wallet, mint: RunningMint) -> None:
+    key, account = await wallet.ledger.create_key(5_000)
+    lightning = wallet.lightning(mint.url)
+
+    invoice = await lightning.create_invoice(64, InvoicePurpose.TOPUP, key)
+    answers = await asyncio.gather(*(lightning.status(invoice.invoice_id) for _ in range(10)))
+    again = await wallet.lightning(mint.url).status(invoice.invoice_id)
+
+    assert {a.invoice.state for a in answers} == {InvoiceState.PAID}
+    assert again.invoice.state is InvoiceState.PAID and again.api_key is None and again.credited_msat == 64_000
+    after = await wallet.ledger.find(key)
+    assert after is not None and after.balance_msat == 5_000 + 64_000
+    deposits = [e for e in await wallet.ledger.entries(account.id) if e.kind is EntryKind.DEPOSIT]
+    assert [e.amount_msat for e in deposits] == [64_000]
+    assert sum(h.held_sat for h in await wallet.journal.holdings()) == 64
+    assert await wallet.ledger.check() == []
+
+
+async def test_lost_mint_answer_is_recovered_by_restore_and_credited_once(wallet: Wallet, mint: RunningMint) -> None:
+    async with dropping_proxy(mint.url, "/v1/mint/bolt11") as proxy_url:
+        lightning = wallet.lightning(proxy_url)
+        invoice = await lightning.create_invoice(21, "create")
+        with pytest.raises(SwapOutcomeUnknown):
+            await lightning.status(invoice.invoice_id)
+        still_open = await wallet.journal.get(operation_id(invoice.invoice_id))
+        restarted = wallet.lightning(proxy_url)  # a new process: only the journal survived
+        recovered = await restarted.status(invoice.invoice_id)
+        repeated = await restarted.status(invoice.invoice_id)
+
+    assert still_open is not None and still_open.state is OpState.PLANNED
+    assert recovered.invoice.state is InvoiceState.PAID and recovered.credited_msat == 21_000
+    assert repeated.account is not None and repeated.account.balance_msat == 21_000
+    assert repeated.api_key == recovered.api_key
+    settled = await wallet.journal.get(operation_id(invoice.invoice_id))
+    assert settled is not None and settled.plan is not None and '"r"' not in settled.plan  # no blinding data kept
+    assert await wallet.ledger.check() == []
+
+
+async def test_settle_open_credits_a_paid_invoice_nobody_asked_about(wallet: Wallet, mint: RunningMint) -> None:
+    invoice = await wallet.lightning(mint.url).create_invoice(8, "create")
+
+    resolved = await wallet.lightning(mint.url).settle_open()
+    status = await wallet.lightning(mint.url).status(invoice.invoice_id)
+
+    assert resolved == 1
+    assert status.invoice.state is InvoiceState.PAID and status.account is not None
+    assert status.account.balance_msat == 8_000
+
+
+async def test_unknown_invoice_is_not_found(wallet: Wallet, mint: RunningMint) -> None:
+    lightning = wallet.lightning(mint.url)
+    with pytest.raises(NotFound):
+        await lightning.status("ln" + "00" * 16)
+    with pytest.raises(NotFound):
+        await lightning.status("")
+
+
+async def test_invalid_amount_is_refused_before_the_mint_is_asked(wallet: Wallet, mint: RunningMint) -> None:
+    lightning = wallet.lightning(mint.url)
+    for amount in (0, -5, 1.5, "10", True, None, 10**12):
+        with pytest.raises(BadRequest):
+            await lightning.create_invoice(amount, "create")
+    assert await wallet.journal.open_operations() == []
+
+
+async def test_topup_needs_a_known_key_and_a_known_purpose(wallet: Wallet, mint: RunningMint) -> None:
+    lightning = wallet.lightning(mint.url)
+    with pytest.raises(Unauthorized):
+        await lightning.create_invoice(10, "topup", "sk-unknown")
+    with pytest.raises(Unauthorized):
+        await lightning.create_invoice(10, "topup")
+    with pytest.raises(BadRequest):
+        await lightning.create_invoice(10, "refund")
+
+
+async def test_bolt11_expiry_matches_the_mints_quote(mint: RunningMint) -> None:
+    async with httpx.AsyncClient() as http:
+        quote = (await http.post(f"{mint.url}/v1/mint/quote/bolt11", json={"amount": 5, "unit": "sat"})).json()
+
+    assert bolt11_expires_at(quote["request"]) == quote["expiry"]
+    assert bolt11_expires_at("not an invoice") is None
