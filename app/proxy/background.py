@@ -5,6 +5,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from app.errors import NodeError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,11 @@ class BackgroundWork:
 
     def _finished(self, task: "asyncio.Task[Any]") -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background.failed", exc_info=task.exception())
+        if task.cancelled():
+            return
+        failure = task.exception()
+        if failure is not None and not isinstance(failure, NodeError):  # refusals reach their callers
+            log.error("background.failed", exc_info=failure)
 
     async def drain(self) -> None:
         while self._tasks:
