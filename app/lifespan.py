@@ -21,6 +21,7 @@ from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
 from app.payments.inflight import InFlight
+from app.payments.lightning import Lightning
 from app.payments.mints import TrustedMints
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
@@ -115,14 +116,16 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (CATALOG_REFRESH_S, catalog.refresh),
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
-    payments = await _start_payments(settings, ledger, db, stack)
-    node = Node(settings, ledger, catalog, proxy, rates, payments, upstream_url)
+    payments, lightning = await _start_payments(settings, ledger, db, stack)
+    node = Node(settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url)
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
 
 
-async def _start_payments(settings: Settings, ledger: Ledger, db: Database, stack: AsyncExitStack) -> Payments:
+async def _start_payments(
+    settings: Settings, ledger: Ledger, db: Database, stack: AsyncExitStack
+) -> tuple[Payments, Lightning]:
     """Trusted mints over one keep-alive HTTP client; operations left open by a crash are settled in the
     background at start and then periodically (a mint that is down never delays start-up)."""
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
@@ -133,7 +136,8 @@ async def _start_payments(settings: Settings, ledger: Ledger, db: Database, stac
     settlement = Settlement(journal, mints, inflight)
     deposits = Deposits(ledger, journal, mints, inflight, settlement)
     _start_periodic(stack, (SETTLE_OPEN_S, settlement.settle_open), first_run_now=True)
-    return Payments(ledger, deposits, Refunds(journal, mints, inflight))
+    payments = Payments(ledger, deposits, Refunds(journal, mints, inflight))
+    return payments, Lightning(ledger, journal, mints, inflight)
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 import app as package
-from app.api import balance, catalog, proxy
+from app.api import balance, catalog, lightning, proxy
 from app.api.errors import install_error_handlers
 from app.lifespan import lifespan_for
 from app.settings import Settings
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(proxy.router)
     api.include_router(catalog.router)
     api.include_router(balance.router)
+    api.include_router(lightning.router)
     return api
 
 

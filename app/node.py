@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
 from app.nostr.provider_cache import ProviderCache
+from app.payments.lightning import Lightning
 from app.payments.service import Payments
 from app.pricing.rates import RateSource
 from app.proxy.models import ModelCatalog
@@ -20,6 +21,7 @@ class Node:
     proxy: ProxyService
     rates: RateSource
     payments: Payments
+    lightning: Lightning
     upstream_url: str
     npub: str = ""
     announcer: Announcer | None = None
