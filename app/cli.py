@@ -30,11 +30,29 @@ def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) ->
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade_to_head(settings.database_url)
+    local_mint = None
+    if not settings.cashu_mints:
+        from app.devmint import start_local_mint
+
+        local_mint = start_local_mint(settings.data_dir)
+        if local_mint is not None:
+            settings = settings.model_copy(update={"cashu_mints": [local_mint[1]]})
+    try:
+        _serve(settings, args)
+    finally:
+        if local_mint is not None:
+            from app.devmint import stop_local_mint
+
+            stop_local_mint(local_mint[0])
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from app.main import create_app
 
-    upgrade_to_head(settings.database_url)
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -44,7 +62,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.log_level.lower(),
     )
-    return 0
 
 
 def migrate(settings: Settings, _: argparse.Namespace) -> int:
