@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 
 def start_bench(results_dir: Path, generator: str, targets: str, modes: str) -> subprocess.Popen[str]:
@@ -24,6 +25,7 @@ def finish(bench: subprocess.Popen[str], results_dir: Path) -> tuple[str, dict[s
     return output, orjson.loads(result_file.read_bytes())
 
 
+@pytest.mark.slow
 def test_quick_bench_prints_a_table_and_proves_the_accounting(tmp_path: Path) -> None:
     auto_dir, fallback_dir = tmp_path / "auto", tmp_path / "fallback"
     auto = start_bench(auto_dir, "auto", "upstream,passthrough,node-sqlite", "json,sse")
