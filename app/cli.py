@@ -18,8 +18,9 @@ Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) -> int:
+    upgrade_to_head(settings.database_url)  # outside the loop: alembic runs its own for PostgreSQL
+
     async def run() -> int:
-        upgrade_to_head(settings.database_url)
         db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         try:
             return await use(Ledger(db))
@@ -115,8 +116,9 @@ def wallet_report(settings: Settings, _: argparse.Namespace) -> int:
     from app.ledger.wallet_service import WalletJournal
     from app.payments.report import wallet_report as build_report
 
+    upgrade_to_head(settings.database_url)
+
     async def report() -> int:
-        upgrade_to_head(settings.database_url)
         db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         try:
             built = await build_report(WalletJournal(db))
