@@ -1,6 +1,7 @@
 """Lightning top-up (NUT-04) against the real FakeWallet mint, which pays every invoice at once, on both databases."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from app.payments.lightning import InvoicePurpose, InvoiceState, Lightning, bolt
 from app.payments.mints import TrustedMints
 from tests.cashu.dropping_proxy import dropping_proxy
 from tests.fixtures.mint import RunningMint
+from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
 
 
 @dataclass
@@ -141,3 +143,74 @@ async def test_bolt11_expiry_matches_the_mints_quote(mint: RunningMint) -> None:
 
     assert bolt11_expires_at(quote["request"]) == quote["expiry"]
     assert bolt11_expires_at("not an invoice") is None
+
+
+# Through HTTP, on a node started the normal way (needs Node.lightning wired in the lifespan).
+
+
+def _invoice(node: RunningNode, amount: object, purpose: str = "create", **headers: str) -> httpx.Response:
+    body = {"amount_sats": amount, "purpose": purpose}
+    return httpx.post(f"{node.root}/v1/balance/lightning/invoice", json=body, headers=headers, timeout=10)
+
+
+def test_http_invoice_paid_gives_a_key_once_and_the_key_pays_for_a_chat(
+    node_factory: NodeFactory, mint: RunningMint
+) -> None:
+    node = node_factory(cashu_mints=[mint.url])
+
+    created = _invoice(node, 50)
+    invoice_id = created.json()["invoice_id"]
+    paid = httpx.get(f"{node.root}/v1/balance/lightning/invoice/{invoice_id}/status", timeout=10)
+    again = httpx.get(f"{node.root}/v1/wallet/lightning/invoice/{invoice_id}/status", timeout=10)
+
+    assert created.status_code == 200, created.text
+    assert created.json()["status"] == "unpaid" and created.json()["amount_sats"] == 50
+    assert created.json()["bolt11"].startswith("lnbc") and created.json()["expires_at"] > time.time()
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid" and paid.json()["balance"] == 50_000 and paid.json()["msats"] == 50_000
+    assert again.json() == paid.json()
+    key = paid.json()["api_key"]
+    chat = httpx.post(
+        f"{node.url}/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "standin-small", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert chat.status_code == 200, chat.text
+    assert 0 < key_state(node, key)["balance_msat"] < 50_000
+
+
+async def test_http_topup_is_credited_once_under_ten_concurrent_status_calls(
+    node_factory: NodeFactory, mint: RunningMint
+) -> None:
+    node = node_factory(cashu_mints=[mint.url])
+    key = await asyncio.to_thread(create_key, node, 2_000)
+    async with httpx.AsyncClient(base_url=node.root, timeout=10) as client:
+        created = await client.post(
+            "/v1/wallet/lightning/invoice",
+            json={"amount_sats": 32, "purpose": "topup"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        status_url = f"/v1/balance/lightning/invoice/{created.json()['invoice_id']}/status"
+        answers = await asyncio.gather(*(client.get(status_url) for _ in range(10)))
+
+    assert {a.status_code for a in answers} == {200}
+    assert {(a.json()["status"], a.json()["balance"], a.json()["msats"]) for a in answers} == {
+        ("paid", 2_000 + 32_000, 32_000)
+    }
+    assert all("api_key" not in a.json() for a in answers)
+    assert await asyncio.to_thread(key_state, node, key) == {"balance_msat": 2_000 + 32_000, "reserved_msat": 0}
+
+
+def test_http_refusals(node_factory: NodeFactory, mint: RunningMint) -> None:
+    node = node_factory(cashu_mints=[mint.url])
+
+    unknown = httpx.get(f"{node.root}/v1/balance/lightning/invoice/ln{'00' * 16}/status", timeout=10)
+    zero, negative = _invoice(node, 0), _invoice(node, -1)
+    no_key = _invoice(node, 10, "topup")
+    bad_key = _invoice(node, 10, "topup", Authorization="Bearer sk-nobody")
+
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "invoice_not_found"
+    assert zero.status_code == 400 and negative.status_code == 400
+    assert zero.json()["error"]["param"] == "amount_sats"
+    assert no_key.status_code == 401 and bad_key.status_code == 401
