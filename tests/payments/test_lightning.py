@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -17,7 +17,14 @@ from app.ledger.service import Ledger
 from app.ledger.wallet_models import OpState
 from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
-from app.payments.lightning import InvoicePurpose, InvoiceState, Lightning, bolt11_expires_at, operation_id
+from app.payments.lightning import (
+    EXPIRY_GRACE_S,
+    InvoicePurpose,
+    InvoiceState,
+    Lightning,
+    bolt11_expires_at,
+    operation_id,
+)
 from app.payments.mints import TrustedMints
 from tests.cashu.dropping_proxy import dropping_proxy
 from tests.fixtures.mint import RunningMint
@@ -30,9 +37,28 @@ class Wallet:
     journal: WalletJournal
     http: httpx.AsyncClient
 
-    def lightning(self, *mint_urls: str) -> Lightning:
+    def lightning(
+        self, *mint_urls: str, http: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time
+    ) -> Lightning:
         """A Lightning service as a freshly started process builds it (its own in-flight registry)."""
-        return Lightning(self.ledger, self.journal, TrustedMints(self.http, mint_urls), InFlight())
+        mints = TrustedMints(http or self.http, mint_urls)
+        return Lightning(self.ledger, self.journal, mints, InFlight(), clock=clock)
+
+
+class UnpaidWhileHeld:
+    """Forwards every request to the real mint, but reports mint quotes as UNPAID while `held` (FakeWallet itself
+    pays every invoice at once)."""
+
+    def __init__(self, real: httpx.AsyncClient) -> None:
+        self.held = True
+        self._real = real
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        forwarded = httpx.Request(request.method, request.url, content=request.content, headers=request.headers)
+        answer = await self._real.send(forwarded)
+        if self.held and request.method == "GET" and request.url.path.startswith("/v1/mint/quote/bolt11/"):
+            return httpx.Response(200, json={**answer.json(), "state": "UNPAID"})
+        return httpx.Response(answer.status_code, content=answer.content, headers={"content-type": "application/json"})
 
 
 @pytest.fixture
@@ -98,6 +124,36 @@ async def test_lost_mint_answer_is_recovered_by_restore_and_credited_once(wallet
     settled = await wallet.journal.get(operation_id(invoice.invoice_id))
     assert settled is not None and settled.plan is not None and '"r"' not in settled.plan  # no blinding data kept
     assert await wallet.ledger.check() == []
+
+
+async def test_unpaid_invoice_stays_open_until_paid_and_is_given_up_only_after_expiry(
+    wallet: Wallet, mint: RunningMint
+) -> None:
+    gate = UnpaidWhileHeld(wallet.http)
+    now = [time.time()]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gate)) as gated:
+        lightning = wallet.lightning(mint.url, http=gated, clock=lambda: now[0])
+        paid_later, abandoned = (
+            await lightning.create_invoice(16, "create"),
+            await lightning.create_invoice(4, "create"),
+        )
+        unpaid = await lightning.status(paid_later.invoice_id)
+        assert abandoned.expires_at is not None
+        now[0] = abandoned.expires_at + EXPIRY_GRACE_S - 1
+        within_grace = await lightning.status(abandoned.invoice_id)
+        now[0] = abandoned.expires_at + EXPIRY_GRACE_S + 1
+        expired = await lightning.status(abandoned.invoice_id)
+        gate.held = False
+        paid = await lightning.status(paid_later.invoice_id)
+        still_expired = await lightning.status(abandoned.invoice_id)
+
+    assert unpaid.invoice.state is InvoiceState.UNPAID and unpaid.account is None and unpaid.api_key is None
+    assert within_grace.invoice.state is InvoiceState.UNPAID
+    assert expired.invoice.state is InvoiceState.EXPIRED and still_expired.invoice.state is InvoiceState.EXPIRED
+    assert paid.invoice.state is InvoiceState.PAID and paid.credited_msat == 16_000
+    given_up = await wallet.journal.get(operation_id(abandoned.invoice_id))
+    assert given_up is not None and given_up.state is OpState.FAILED and given_up.error == "expired"
+    assert await wallet.journal.open_operations() == []
 
 
 async def test_settle_open_credits_a_paid_invoice_nobody_asked_about(wallet: Wallet, mint: RunningMint) -> None:
