@@ -181,6 +181,14 @@ class Lightning:
             resolved += state in (InvoiceState.PAID, InvoiceState.EXPIRED, InvoiceState.FAILED)
         return resolved
 
+    async def close(self) -> None:
+        """Stop settlements still running (at shutdown). Safe: an interrupted one is finished by the next status
+        call or `settle_open`, from the journal (a mint answer lost this way is recovered by restore)."""
+        running = list(self._settling.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     async def _settle(self, op_id: str) -> InvoiceState:
         """One settlement per operation at a time in this process; concurrent callers share its outcome."""
         task = self._settling.get(op_id)
