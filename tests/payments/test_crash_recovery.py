@@ -57,44 +57,68 @@ def balance(node: NodeProcess, key: str) -> int:
     return int(response.json()["balance"])
 
 
-def kill_while_held(node: NodeProcess, gate: Gate, in_flight: "Future[httpx.Response | None]") -> None:
-    gate.wait_held()
+def kill_while_held(node: NodeProcess, gate: Gate, in_flight: "list[Future[httpx.Response | None]]") -> None:
+    gate.wait_held(len(in_flight))
     node.kill()
-    assert in_flight.result(timeout=30) is None
+    assert [request.result(timeout=30) for request in in_flight] == [None] * len(in_flight)
 
 
-def restart_and_settle(node: NodeProcess) -> None:
-    node.start()
-    wait_settled(node.database_url)
+def fund_key(node: NodeProcess, gate: Gate, mint: RunningMint, amount_sat: int) -> str:
+    created = post(
+        node, "/balance/create", cashu_token=addressed_to(asyncio.run(mint.make_token(amount_sat)), gate.url)
+    )
+    assert created.status_code == 200, created.text
+    return str(created.json()["api_key"])
 
 
 @pytest.mark.parametrize("forward", [True, False], ids=["mint-did-it", "never-reached-the-mint"])
-def test_sigkill_while_a_deposit_swap_is_held(
+def test_sigkill_while_a_deposit_and_a_refund_swap_are_held(
     node_process_factory: NodeProcessFactory,
     mint: RunningMint,
     gate: Gate,
     in_background: ThreadPoolExecutor,
     forward: bool,
 ) -> None:
+    """One crash, both money paths in flight: a create (42 sat) and a refund of a 50 sat key, held at the gate when
+    the node dies; then the mint gets both swaps (or neither), and the node is started again on the same database."""
     node = node_process_factory([gate.url])
     node.start()
+    refunder = fund_key(node, gate, mint, 50)
     token = addressed_to(asyncio.run(mint.make_token(42)), gate.url)
     gate.set(Mode.HOLD)
-    in_flight = in_background.submit(post_until_killed, node, "/balance/create", cashu_token=token)
+    in_flight = [
+        in_background.submit(post_until_killed, node, "/balance/create", cashu_token=token),
+        in_background.submit(post_until_killed, node, "/balance/refund", refunder),
+    ]
     kill_while_held(node, gate, in_flight)
     answers = gate.release(forward=forward)
-    assert [answer.startswith(MINT_ANSWERED_OK) for answer in answers] == ([True] if forward else [])
+    assert [answer.startswith(MINT_ANSWERED_OK) for answer in answers] == ([True, True] if forward else [])
 
-    restart_and_settle(node)
+    node.start()
+    wait_settled(node.database_url)
     if forward:
-        assert_credited_once(node, token, 42_000)
+        assert_both_done_once(node, mint, token, refunder)
     else:
-        assert_left_to_its_owner(node, mint, token)
+        assert_both_undone(node, mint, token, refunder)
+
+
+def assert_both_done_once(node: NodeProcess, mint: RunningMint, token: str, refunder: str) -> None:
+    report = books(node.database_url)
+    assert (report.deposited_msat, report.refunded_msat) == (92_000, 50_000)
+    assert (report.liabilities_msat, report.assets_msat, report.reconciles) == (42_000, 42_000, True)
+    assert_credited_once(node, token, 42_000)
+    assert_refunded_once(node, mint, refunder, 50_000)
+
+
+def assert_both_undone(node: NodeProcess, mint: RunningMint, token: str, refunder: str) -> None:
+    report = books(node.database_url)
+    assert (report.deposited_msat, report.refunded_msat) == (50_000, 0)
+    assert (report.liabilities_msat, report.assets_msat, report.reconciles) == (50_000, 50_000, True)
+    assert_left_to_its_owner(node, mint, token)
+    assert_refund_undone(node, mint, refunder, 50_000)
 
 
 def assert_credited_once(node: NodeProcess, token: str, amount_msat: int) -> None:
-    report = books(node.database_url)
-    assert (report.deposited_msat, report.assets_msat, report.liabilities_msat) == (amount_msat,) * 3
     created = [post(node, "/balance/create", cashu_token=token) for _ in range(2)]
     assert [r.status_code for r in created] == [200, 200], created[-1].text
     key = created[0].json()["api_key"]
@@ -104,59 +128,28 @@ def assert_credited_once(node: NodeProcess, token: str, amount_msat: int) -> Non
 
 
 def assert_left_to_its_owner(node: NodeProcess, mint: RunningMint, token: str) -> None:
-    report = books(node.database_url)
-    assert (report.deposited_msat, report.assets_msat, report.liabilities_msat) == (0, 0, 0)
-    assert report.reconciles
     assert token_states(token, mint.url) == {ProofState.UNSPENT}
     mint.cli("receive", addressed_to(token, mint.url))
     assert token_states(token, mint.url) == {ProofState.SPENT}
 
 
-@pytest.mark.parametrize("forward", [True, False], ids=["mint-did-it", "never-reached-the-mint"])
-def test_sigkill_while_a_refund_swap_is_held(
-    node_process_factory: NodeProcessFactory,
-    mint: RunningMint,
-    gate: Gate,
-    in_background: ThreadPoolExecutor,
-    forward: bool,
-) -> None:
-    node = node_process_factory([gate.url])
-    node.start()
-    key = post(node, "/balance/create", cashu_token=addressed_to(asyncio.run(mint.make_token(50)), gate.url))
-    key_text = key.json()["api_key"]
-    gate.set(Mode.HOLD)
-    in_flight = in_background.submit(post_until_killed, node, "/balance/refund", key_text)
-    kill_while_held(node, gate, in_flight)
-    gate.release(forward=forward)
-
-    restart_and_settle(node)
-    if forward:
-        assert_refunded_once(node, mint, key_text, 50_000)
-    else:
-        assert_refund_undone(node, mint, key_text, 50_000)
-
-
-def assert_refunded_once(node: NodeProcess, mint: RunningMint, key: str, deposited_msat: int) -> None:
+def assert_refunded_once(node: NodeProcess, mint: RunningMint, key: str, debited_msat: int) -> None:
     assert balance(node, key) == 0
     fetched = [post(node, "/balance/refund", key) for _ in range(2)]
     assert [r.status_code for r in fetched] == [200, 200], fetched[-1].text
     token = fetched[0].json()["token"]
     assert fetched[1].json()["token"] == token
-    assert decode_token(token).amount * 1000 == deposited_msat  # no input fee on this mint
-    report = books(node.database_url)
-    assert (report.deposited_msat, report.refunded_msat, report.liabilities_msat) == (deposited_msat, deposited_msat, 0)
-    assert report.reconciles
+    assert decode_token(token).amount * 1000 == debited_msat  # no input fee on this mint
     mint.cli("receive", addressed_to(token, mint.url))
     assert token_states(token, mint.url) == {ProofState.SPENT}
 
 
 def assert_refund_undone(node: NodeProcess, mint: RunningMint, key: str, deposited_msat: int) -> None:
     assert balance(node, key) == deposited_msat
-    report = books(node.database_url)
-    assert (report.refunded_msat, report.assets_msat, report.reconciles) == (0, deposited_msat, True)
     refunded = post(node, "/balance/refund", key)
     assert refunded.status_code == 200, refunded.text
     assert refunded.json()["msats"] == deposited_msat
     assert balance(node, key) == 0
     assert token_states(refunded.json()["token"], mint.url) == {ProofState.UNSPENT}
-    assert books(node.database_url).reconciles
+    report = books(node.database_url)
+    assert (report.refunded_msat, report.liabilities_msat, report.reconciles) == (deposited_msat, 0, True)
