@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.cashu.messages import ProofState
+from app.cashu.tokens import decode_token
 from tests.fixtures.gate import Gate, Mode, addressed_to, running_gate, token_states
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
@@ -139,3 +140,31 @@ def test_a_top_up_cut_after_the_mint_did_it_is_credited_once_after_a_restart(
     assert balance(restarted, key) == 36_000
     report = books(restarted.settings.database_url)
     assert (report.deposited_msat, report.assets_msat, report.reconciles) == (36_000, 36_000, True)
+
+
+def test_a_refund_cut_after_the_mint_did_it_is_paid_once_after_a_restart(
+    node_factory: NodeFactory, mint: RunningMint, gate: Gate
+) -> None:
+    node = node_factory(cashu_mints=[gate.url])
+    key = post(node, "/balance/create", cashu_token=token_via(gate, mint, 24)).json()["api_key"]
+    gate.set(Mode.CUT)
+    assert_unreachable(post(node, "/balance/refund", key))
+    gate.set(Mode.PASS)
+    retried = post(node, "/balance/refund", key)
+    # Today the retry finds no balance while the first refund is unresolved; it must never pay a second token.
+    assert retried.status_code in (200, 400), retried.text
+    assert balance(node, key) == 0
+
+    node.stop()
+    restarted = node_factory(cashu_mints=[gate.url])
+    wait_settled(restarted.settings.database_url)
+    fetched = [post(restarted, "/balance/refund", key) for _ in range(2)]
+    assert [r.status_code for r in fetched] == [200, 200], fetched[-1].text
+    token = fetched[0].json()["token"]
+    assert fetched[1].json()["token"] == token
+    assert retried.status_code == 400 or retried.json()["token"] == token
+    assert decode_token(token).amount == 24
+    assert token_states(token, mint.url) == {ProofState.UNSPENT}
+    report = books(restarted.settings.database_url)
+    assert (report.deposited_msat, report.refunded_msat, report.assets_msat) == (24_000, 24_000, 0)
+    assert report.reconciles
