@@ -85,7 +85,11 @@ def _start_periodic(
 
 async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
-    db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    db = open_database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_metering_synchronous=settings.sqlite_metering_synchronous,
+    )
     stack.push_async_callback(db.close)
     background = BackgroundWork()
     stack.push_async_callback(background.drain)  # runs before db.close: settlements finish first
@@ -135,9 +139,12 @@ async def _start_payments(
     inflight = InFlight()
     settlement = Settlement(journal, mints, inflight)
     deposits = Deposits(ledger, journal, mints, inflight, settlement)
-    _start_periodic(stack, (SETTLE_OPEN_S, settlement.settle_open), first_run_now=True)
-    payments = Payments(ledger, deposits, Refunds(journal, mints, inflight))
-    return payments, Lightning(ledger, journal, mints, inflight)
+    lightning = Lightning(ledger, journal, mints, inflight)
+    stack.push_async_callback(lightning.close)
+    _start_periodic(
+        stack, (SETTLE_OPEN_S, settlement.settle_open), (SETTLE_OPEN_S, lightning.settle_open), first_run_now=True
+    )
+    return Payments(ledger, deposits, Refunds(journal, mints, inflight)), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

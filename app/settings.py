@@ -26,7 +26,8 @@ class Settings(BaseSettings):
 
     # storage
     database_url: str = "sqlite:///data/node.db"
-    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL"  # ecash in and out, grants
+    sqlite_metering_synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"  # per-request reserve and settle
     data_dir: Path = Path("data")
 
     # upstream LLM API; empty means the embedded stand-in (a local demo upstream)

@@ -31,14 +31,23 @@ log = logging.getLogger(__name__)
 
 
 class Database(Protocol):
-    async def run(self, work: Work[T]) -> T: ...
+    async def run(self, work: Work[T], *, metering: bool = False) -> T:
+        """Run `work` in one transaction. `metering=True` marks the per-request hot path, work whose every write is
+        one statement: PostgreSQL runs it in autocommit (one round trip), SQLite commits it without waiting for the
+        disk (it survives a crash of the process, not of the machine; a power cut may cost the operator the last
+        few charges, never a user their money)."""
+        ...
 
     async def close(self) -> None: ...
 
 
-def open_database(url: str, *, sqlite_synchronous: str = "FULL", max_batch: int = 256) -> Database:
+def open_database(
+    url: str, *, sqlite_synchronous: str = "FULL", sqlite_metering_synchronous: str = "NORMAL", max_batch: int = 256
+) -> Database:
     if is_sqlite(url):
-        return SqliteDatabase(url, synchronous=sqlite_synchronous, max_batch=max_batch)
+        return SqliteDatabase(
+            url, synchronous=sqlite_synchronous, fast_synchronous=sqlite_metering_synchronous, max_batch=max_batch
+        )
     return PostgresDatabase(url)
 
 
@@ -47,6 +56,7 @@ class _Job:
     work: Work[Any]
     future: "asyncio.Future[Any]"
     loop: asyncio.AbstractEventLoop
+    metering: bool
 
 
 @dataclass(slots=True)
@@ -56,19 +66,21 @@ class _Outcome:
 
 
 class SqliteDatabase:
-    def __init__(self, url: str, *, synchronous: str, max_batch: int) -> None:
+    def __init__(self, url: str, *, synchronous: str, fast_synchronous: str, max_batch: int) -> None:
         ensure_sqlite_dir(url)
         self._engine = create_engine(driver_url(url), poolclass=StaticPool)
         _configure_sqlite(self._engine, synchronous)
+        self._synchronous = {True: synchronous, False: fast_synchronous}
+        self._durable_now = True
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._max_batch = max_batch
         self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
         self._thread.start()
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, metering: bool = False) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(work, future, loop))
+        self._queue.put(_Job(work, future, loop, metering))
         return await future
 
     async def close(self) -> None:
@@ -98,7 +110,16 @@ class SqliteDatabase:
             batch.append(job)
         return batch
 
+    def _set_durability(self, conn: Connection, batch: list[_Job]) -> None:
+        durable = not all(job.metering for job in batch)
+        if durable != self._durable_now:
+            # on the driver itself: outside any transaction, where SQLite takes the change
+            driver: Any = conn.connection.driver_connection
+            driver.execute(f"PRAGMA synchronous={self._synchronous[durable]}")
+            self._durable_now = durable
+
     def _run_batch(self, conn: Connection, batch: list[_Job]) -> list[_Outcome]:
+        self._set_durability(conn, batch)
         try:
             with conn.begin():
                 return [_attempt(conn, job.work) for job in batch]
@@ -156,8 +177,12 @@ def _configure_sqlite(engine: Any, synchronous: str) -> None:
 class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self._engine = create_async_engine(driver_url(url), pool_size=16, max_overflow=16, pool_pre_ping=False)
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def run(self, work: Work[T]) -> T:
+    async def run(self, work: Work[T], *, metering: bool = False) -> T:
+        if metering:
+            async with self._autocommit.connect() as conn:
+                return await conn.run_sync(work)
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 

@@ -2,14 +2,13 @@
 `Database.run` (one transaction). Refusals are raised before anything is written (see app.db.database)."""
 
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from app.db.database import Work
-from app.db.tables import api_keys, ledger_entries, reservations
-from app.errors import InsufficientBalance, Unauthorized
-from app.ledger.models import Account, EntryKind, Reservation, Settlement
+from app.db.tables import api_keys, ledger_entries
+from app.ledger.models import Account, EntryKind
 
 _ACCOUNT_COLUMNS = (api_keys.c.id, api_keys.c.key_hash, api_keys.c.balance_msat, api_keys.c.reserved_msat)
 
@@ -94,107 +93,6 @@ def create_account(key_hash: str, balance_msat: int, now: int, kind: EntryKind, 
 def credit(key_id: int, amount_msat: int, kind: EntryKind, now: int, ref: str | None) -> Work[int]:
     def work(conn: Connection) -> int:
         return credit_in(conn, key_id, amount_msat, kind, now, ref)
-
-    return work
-
-
-def reserve(key_hash: str, amount_msat: int, request_id: str, now: int) -> Work[Reservation]:
-    """Hold `amount_msat` of the key's available balance; 401 for an unknown key, 402 when short."""
-
-    def work(conn: Connection) -> Reservation:
-        row = conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.key_hash == key_hash,
-                api_keys.c.balance_msat - api_keys.c.reserved_msat >= amount_msat,
-            )
-            .values(reserved_msat=api_keys.c.reserved_msat + amount_msat)
-            .returning(api_keys.c.id)
-        ).first()
-        if row is None:
-            _refuse_reservation(conn, key_hash, amount_msat)
-        key_id = int(row[0])
-        conn.execute(
-            insert(reservations).values(request_id=request_id, key_id=key_id, amount_msat=amount_msat, created_at=now)
-        )
-        return Reservation(request_id=request_id, key_id=key_id, amount_msat=amount_msat)
-
-    return work
-
-
-def _refuse_reservation(conn: Connection, key_hash: str, amount_msat: int) -> NoReturn:
-    account = find_by_hash(key_hash)(conn)
-    if account is None:
-        raise Unauthorized()
-    raise InsufficientBalance(
-        f"insufficient balance: this request needs up to {amount_msat} msat, {account.available_msat} msat available",
-        needed_msat=amount_msat,
-        available_msat=account.available_msat,
-    )
-
-
-def settle(request_id: str, cost_msat: int, now: int, ref: str | None = None) -> Work[Settlement | None]:
-    """Charge the actual cost and release the rest of the reservation, exactly once (None if already done).
-
-    A cost above the reservation is taken from the rest of the available balance as far as it goes; what it cannot
-    cover is reported as unpaid rather than driving the balance negative."""
-
-    def work(conn: Connection) -> Settlement | None:
-        held = conn.execute(
-            delete(reservations)
-            .where(reservations.c.request_id == request_id)
-            .returning(reservations.c.key_id, reservations.c.amount_msat)
-        ).first()
-        if held is None:
-            return None
-        key_id, reserved = int(held[0]), int(held[1])
-        charge = cost_msat if cost_msat <= reserved else _coverable(conn, key_id, reserved, cost_msat)
-        balance = conn.execute(
-            update(api_keys)
-            .where(api_keys.c.id == key_id)
-            .values(
-                balance_msat=api_keys.c.balance_msat - charge,
-                reserved_msat=api_keys.c.reserved_msat - reserved,
-            )
-            .returning(api_keys.c.balance_msat)
-        ).scalar_one()
-        if charge:
-            _append_entry(
-                conn,
-                key_id=key_id,
-                kind=EntryKind.CHARGE,
-                amount_msat=-charge,
-                balance_after_msat=balance,
-                now=now,
-                request_id=request_id,
-                ref=ref,
-            )
-        return Settlement(request_id, key_id, reserved, charge, cost_msat - charge, int(balance))
-
-    return work
-
-
-def _coverable(conn: Connection, key_id: int, reserved: int, cost_msat: int) -> int:
-    account = find_by_id(key_id)(conn)
-    assert account is not None
-    return min(cost_msat, account.available_msat + reserved)
-
-
-def release(request_id: str) -> Work[bool]:
-    """Give a reservation back untouched (upstream failed before any output). False if already settled."""
-
-    def work(conn: Connection) -> bool:
-        held = conn.execute(
-            delete(reservations)
-            .where(reservations.c.request_id == request_id)
-            .returning(reservations.c.key_id, reservations.c.amount_msat)
-        ).first()
-        if held is None:
-            return False
-        conn.execute(
-            update(api_keys).where(api_keys.c.id == held[0]).values(reserved_msat=api_keys.c.reserved_msat - held[1])
-        )
-        return True
 
     return work
 

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable
 
 from app.db.database import Database
-from app.ledger import accounts, audit
+from app.ledger import accounts, audit, metering
 from app.ledger.keys import hash_key, new_api_key
 from app.ledger.models import Account, EntryKind, LedgerEntry, Reservation, Settlement, Totals, Violation
 
@@ -35,13 +35,13 @@ class Ledger:
         return await self._db.run(accounts.find_by_id(key_id))
 
     async def reserve(self, key_hash: str, amount_msat: int, request_id: str) -> Reservation:
-        return await self._db.run(accounts.reserve(key_hash, amount_msat, request_id, self._now()))
+        return await self._db.run(metering.reserve(key_hash, amount_msat, request_id, self._now()), metering=True)
 
     async def settle(self, request_id: str, cost_msat: int, ref: str | None = None) -> Settlement | None:
-        return await self._db.run(accounts.settle(request_id, cost_msat, self._now(), ref))
+        return await self._db.run(metering.settle(request_id, cost_msat, self._now(), ref), metering=True)
 
     async def release(self, request_id: str) -> bool:
-        return await self._db.run(accounts.release(request_id))
+        return await self._db.run(metering.release(request_id), metering=True)
 
     async def credit(self, key_id: int, amount_msat: int, kind: EntryKind, ref: str | None = None) -> int:
         return await self._db.run(accounts.credit(key_id, amount_msat, kind, self._now(), ref))

@@ -1,0 +1,139 @@
+"""The per-request hot path: reserve, settle, release. Same contract as the rest of the ledger (atomic, refusals
+before writes), written as plain SQL because it runs twice for every LLM request: on SQLite straight on the driver
+inside the writer thread's transaction, on PostgreSQL as one statement per call, in autocommit."""
+
+from typing import Any, NoReturn
+
+from sqlalchemy import Connection, text
+
+from app.db.database import Work
+from app.errors import InsufficientBalance, Unauthorized
+from app.ledger.models import Reservation, Settlement
+
+_SQLITE_RESERVE = (
+    "UPDATE api_keys SET reserved_msat = reserved_msat + ?1"
+    " WHERE key_hash = ?2 AND balance_msat - reserved_msat >= ?1 RETURNING id"
+)
+_SQLITE_HOLD = "INSERT INTO reservations (request_id, key_id, amount_msat, created_at) VALUES (?, ?, ?, ?)"
+_SQLITE_UNHOLD = "DELETE FROM reservations WHERE request_id = ? RETURNING key_id, amount_msat"
+_SQLITE_AVAILABLE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE id = ?"
+_SQLITE_CHARGE = (
+    "UPDATE api_keys SET balance_msat = balance_msat - ?, reserved_msat = reserved_msat - ?"
+    " WHERE id = ? RETURNING balance_msat"
+)
+_SQLITE_ENTRY = (
+    "INSERT INTO ledger_entries (key_id, kind, amount_msat, balance_after_msat, request_id, ref, created_at)"
+    " VALUES (?, 'charge', ?, ?, ?, ?, ?)"
+)
+_SQLITE_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = ?"
+
+_PG_RESERVE = text(
+    "WITH k AS (UPDATE api_keys SET reserved_msat = reserved_msat + :amount"
+    " WHERE key_hash = :key_hash AND balance_msat - reserved_msat >= :amount RETURNING id)"
+    " INSERT INTO reservations (request_id, key_id, amount_msat, created_at)"
+    " SELECT :request_id, id, :amount, :now FROM k RETURNING key_id"
+)
+_PG_SETTLE = text(
+    "WITH r AS (DELETE FROM reservations WHERE request_id = :request_id RETURNING key_id, amount_msat),"
+    " old AS (SELECT a.id, r.amount_msat AS held,"
+    " LEAST(CAST(:cost AS BIGINT), a.balance_msat - a.reserved_msat + r.amount_msat) AS charge"
+    " FROM api_keys a JOIN r ON a.id = r.key_id FOR UPDATE OF a),"
+    " k AS (UPDATE api_keys a"
+    " SET balance_msat = a.balance_msat - old.charge, reserved_msat = a.reserved_msat - old.held"
+    " FROM old WHERE a.id = old.id RETURNING a.id, a.balance_msat, old.charge, old.held),"
+    " e AS (INSERT INTO ledger_entries (key_id, kind, amount_msat, balance_after_msat, request_id, ref, created_at)"
+    " SELECT id, 'charge', -charge, balance_msat, :request_id, :ref, :now FROM k WHERE charge > 0)"
+    " SELECT id, balance_msat, charge, held FROM k"
+)
+_PG_RELEASE = text(
+    "WITH r AS (DELETE FROM reservations WHERE request_id = :request_id RETURNING key_id, amount_msat)"
+    " UPDATE api_keys a SET reserved_msat = a.reserved_msat - r.amount_msat FROM r WHERE a.id = r.key_id"
+    " RETURNING a.id"
+)
+_PG_KEY_STATE = text("SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = :key_hash")
+
+
+def _sqlite(conn: Connection) -> Any | None:
+    """The sqlite3 connection under `conn`, already inside the writer's transaction; None on PostgreSQL."""
+    return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+
+
+def reserve(key_hash: str, amount_msat: int, request_id: str, now: int) -> Work[Reservation]:
+    """Hold `amount_msat` of the key's available balance; 401 for an unknown key, 402 when short."""
+
+    def work(conn: Connection) -> Reservation:
+        raw = _sqlite(conn)
+        if raw is not None:
+            row = raw.execute(_SQLITE_RESERVE, (amount_msat, key_hash)).fetchone()
+            if row is not None:
+                raw.execute(_SQLITE_HOLD, (request_id, row[0], amount_msat, now))
+        else:
+            params = {"amount": amount_msat, "key_hash": key_hash, "request_id": request_id, "now": now}
+            row = conn.execute(_PG_RESERVE, params).first()
+        if row is None:
+            _refuse(conn, key_hash, amount_msat)
+        return Reservation(request_id=request_id, key_id=int(row[0]), amount_msat=amount_msat)
+
+    return work
+
+
+def _refuse(conn: Connection, key_hash: str, amount_msat: int) -> NoReturn:
+    raw = _sqlite(conn)
+    if raw is not None:
+        found = raw.execute(_SQLITE_KEY_STATE, (key_hash,)).fetchone()
+    else:
+        found = conn.execute(_PG_KEY_STATE, {"key_hash": key_hash}).first()
+    if found is None:
+        raise Unauthorized()
+    available = int(found[0])
+    raise InsufficientBalance(
+        f"insufficient balance: this request needs up to {amount_msat} msat, {available} msat available",
+        needed_msat=amount_msat,
+        available_msat=available,
+    )
+
+
+def settle(request_id: str, cost_msat: int, now: int, ref: str | None = None) -> Work[Settlement | None]:
+    """Charge the actual cost and release the rest of the reservation, exactly once (None if already done).
+
+    A cost above the reservation is taken from the rest of the available balance as far as it goes; what it
+    cannot cover is reported as unpaid rather than driving the balance negative."""
+
+    def work(conn: Connection) -> Settlement | None:
+        raw = _sqlite(conn)
+        if raw is None:
+            params = {"request_id": request_id, "cost": cost_msat, "ref": ref, "now": now}
+            row = conn.execute(_PG_SETTLE, params).first()
+            if row is None:
+                return None
+            key_id, balance, charge, held = (int(v) for v in row)
+        else:
+            held_row = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
+            if held_row is None:
+                return None
+            key_id, held = int(held_row[0]), int(held_row[1])
+            charge = cost_msat
+            if cost_msat > held:
+                charge = min(cost_msat, int(raw.execute(_SQLITE_AVAILABLE, (key_id,)).fetchone()[0]) + held)
+            balance = int(raw.execute(_SQLITE_CHARGE, (charge, held, key_id)).fetchone()[0])
+            if charge:
+                raw.execute(_SQLITE_ENTRY, (key_id, -charge, balance, request_id, ref, now))
+        return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
+
+    return work
+
+
+def release(request_id: str) -> Work[bool]:
+    """Give a reservation back untouched (the upstream failed before any output). False if already settled."""
+
+    def work(conn: Connection) -> bool:
+        raw = _sqlite(conn)
+        if raw is None:
+            return conn.execute(_PG_RELEASE, {"request_id": request_id}).first() is not None
+        held = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
+        if held is None:
+            return False
+        raw.execute(_SQLITE_CHARGE, (0, held[1], held[0]))
+        return True
+
+    return work
