@@ -74,9 +74,9 @@ async def embeddings(request: Request) -> Response:
     return await _forward(request, Endpoint.EMBEDDINGS)
 
 
+# Plain Starlette routes: these run for every token sold, and FastAPI's per-request dependency and parameter
+# machinery has nothing to do here (the handlers parse only what they need).
 for _prefix in ("/v1", ""):
-    router.add_api_route(
-        f"{_prefix}/chat/completions", chat_completions, methods=["POST"], include_in_schema=bool(_prefix)
-    )
-    router.add_api_route(f"{_prefix}/completions", completions, methods=["POST"], include_in_schema=bool(_prefix))
-    router.add_api_route(f"{_prefix}/embeddings", embeddings, methods=["POST"], include_in_schema=bool(_prefix))
+    router.add_route(f"{_prefix}/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
+    router.add_route(f"{_prefix}/completions", completions, methods=["POST"], include_in_schema=False)
+    router.add_route(f"{_prefix}/embeddings", embeddings, methods=["POST"], include_in_schema=False)
