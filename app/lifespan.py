@@ -144,7 +144,7 @@ async def _start_payments(
     _start_periodic(
         stack, (SETTLE_OPEN_S, settlement.settle_open), (SETTLE_OPEN_S, lightning.settle_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(journal, mints, inflight)), lightning
+    return Payments(ledger, deposits, Refunds(journal, mints, inflight, settlement)), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -234,8 +234,9 @@ def complete_refund(
     return work
 
 
-def undo_refund(op_id: str, error: str, now: int) -> Work[bool]:
-    """The swap did not happen: give the key its money back and the proofs back to the wallet."""
+def undo_refund(op_id: str, error: str, now: int, *, inputs_spent: bool = False) -> Work[bool]:
+    """The refund cannot happen: give the key its money back, and the proofs back to the wallet (or, when the mint
+    says something else spent them, write them off: the wallet report then shows the loss)."""
 
     def work(conn: Connection) -> bool:
         op = _get_required(conn, op_id)
@@ -244,7 +245,7 @@ def undo_refund(op_id: str, error: str, now: int) -> Work[bool]:
         conn.execute(
             update(wallet_proofs)
             .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
-            .values(state=HELD, operation_id=None)
+            .values(state=SPENT if inputs_spent else HELD, operation_id=op_id if inputs_spent else None)
         )
         credit_in(conn, op.key_id, op.amount_msat, EntryKind.REFUND, now, ref=op_id)
         _finish(conn, op_id, now, state=OpState.FAILED.value, error=error)

@@ -60,8 +60,11 @@ class WalletJournal:
     ) -> str | None:
         return await self._db.run(wallet.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
 
-    async def undo_refund(self, op_id: str, error: str) -> bool:
-        return await self._db.run(wallet.undo_refund(op_id, error, self._now()))
+    async def undo_refund(self, op_id: str, error: str, *, inputs_spent: bool = False) -> bool:
+        return await self._db.run(wallet.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))
+
+    async def open_refunds(self, key_id: int) -> list[Operation]:
+        return [op for op in await self.open_operations() if op.kind is OpKind.REFUND and op.key_id == key_id]
 
     async def latest_refund_token(self, key_id: int) -> str | None:
         return await self._db.run(wallet.latest_refund_token(key_id))

@@ -149,7 +149,7 @@ def _decode(token_text: str) -> Token:
 
 def _same_destination(op: Operation, purpose: Purpose, key_id: int | None) -> bool:
     if purpose is Purpose.TOPUP:
-        return False  # a top-up is never repeated: the second one is a spent token
+        return op.purpose == purpose.value and op.key_id == key_id  # a retried top-up of the same key
     if purpose in _TOKEN_KEYED:
         return op.purpose in _TOKEN_KEYED
     return op.purpose == purpose.value

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.cashu.client import MintClient
-from app.cashu.errors import CashuError, MintUnreachable, SwapFeesExceedAmount, SwapOutcomeUnknown
+from app.cashu.errors import (
+    CashuError,
+    MintUnreachable,
+    SwapFeesExceedAmount,
+    SwapOutcomeUnknown,
+    TokenAlreadySpent,
+)
 from app.cashu.keysets import KeysetInfo, choose_output_keyset, fee_table, input_fee, split_amount
 from app.cashu.outputs import plan_amounts
 from app.cashu.tokens import Token, decode_token, encode_token_v4
@@ -19,7 +25,7 @@ from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
 from app.payments.plans import load_plan, plan_json, scrubbed, to_new_proofs, to_proof
-from app.payments.settlement import UNIT
+from app.payments.settlement import UNIT, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +73,17 @@ def refund_planner(keysets: tuple[KeysetInfo, ...], mint_url: str) -> Callable[[
 
 
 class Refunds:
-    def __init__(self, journal: WalletJournal, mints: TrustedMints, inflight: InFlight) -> None:
+    def __init__(self, journal: WalletJournal, mints: TrustedMints, inflight: InFlight, settlement: Settlement) -> None:
         self._journal = journal
         self._mints = mints
         self._inflight = inflight
+        self._settlement = settlement
 
     async def refund(self, key_id: int, *, refetch: bool = True) -> Refund:
         """The key's available balance as a token. With nothing left, the last refund token again when `refetch` (a
         reply lost on the way can be fetched once more; the token itself can be redeemed only once)."""
+        for unfinished in await self._journal.open_refunds(key_id):
+            await self._settlement.settle(unfinished)  # an earlier refund cut short is paid before a new one
         for client in await self._mints_by_holdings():
             keysets = await client.keysets()
             op_id = os.urandom(16).hex()
@@ -109,6 +118,8 @@ class Refunds:
             except SwapOutcomeUnknown:
                 log.warning("refund.outcome_unknown op=%s", op_id)
                 raise
+            except TokenAlreadySpent:
+                return await self._settled_instead(op_id)
             except (MintUnreachable, CashuError) as failure:
                 await self._journal.undo_refund(op_id, type(failure).__name__)
                 raise
@@ -118,6 +129,20 @@ class Refunds:
             await self._journal.complete_refund(op_id, change, token, scrubbed(plan))
         log.info("refund.paid op=%s msat=%d fee_sat=%d", op_id, decided.debit_msat, plan.fee)
         return Refund(token, decided.debit_msat - plan.fee * 1000, plan.fee * 1000)
+
+    async def _settled_instead(self, op_id: str) -> Refund:
+        """Our own proofs were already spent: never guess, let settlement find out (a late copy of this very swap
+        completes it; anything else writes the proofs off and gives the key its money back)."""
+        log.error("refund.inputs_already_spent op=%s", op_id)
+        op = await self._journal.get(op_id)
+        assert op is not None
+        await self._settlement.settle(op)
+        settled = await self._journal.get(op_id)
+        if settled is not None and settled.result:
+            return Refund(
+                settled.result, _token_msat(settled.result), settled.amount_msat - _token_msat(settled.result)
+            )
+        raise TokenAlreadySpent("the node's own ecash was spent elsewhere; the balance is kept, please try again")
 
 
 def _token_msat(token_text: str) -> int:

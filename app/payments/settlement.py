@@ -1,12 +1,13 @@
-"""Finishing or undoing journaled mint operations whose outcome is unknown: after a crash, a transport error, or
-when the same token comes back while its first deposit is unresolved. Never guessed: NUT-07 says whether the inputs
-were spent, NUT-09 gives back the signatures on our outputs."""
+"""Finishing journaled mint operations whose outcome is unknown: after a crash, a transport error, or when the same
+token comes back while its first deposit is unresolved. Never guessed: NUT-07 says whether the inputs were spent,
+NUT-09 gives back the signatures on our outputs, and a swap that never reached the mint is sent again as planned."""
 
 import logging
 
-from app.cashu.errors import MintUnreachable
+from app.cashu.client import MintClient
+from app.cashu.errors import CashuError, MintUnreachable
 from app.cashu.tokens import Token, encode_token_v4
-from app.cashu.wallet import SwapOutcome, SwapPlan, SwapSettlement, settle_swap
+from app.cashu.wallet import SwapOutcome, SwapPlan, SwapSettlement, execute_swap, settle_swap
 from app.ledger.wallet_models import Operation, OpKind, OpState
 from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
@@ -42,13 +43,27 @@ class Settlement:
             if current is None or current.state is not OpState.PLANNED:
                 return False
             plan, extra = load_plan(current.plan)
-            outcome = await settle_swap(self._mints.client_for_journal(current.mint_url), plan)
+            outcome = await self._outcome(self._mints.client_for_journal(current.mint_url), plan)
             log.info("settlement.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.outcome)
             if current.kind is OpKind.DEPOSIT:
                 await self._settle_deposit(current, plan, outcome)
             else:
                 await self._settle_refund(current, plan, int(extra.get("user_outputs", 0)), outcome)
             return outcome.outcome is not SwapOutcome.PENDING
+
+    async def _outcome(self, client: MintClient, plan: SwapPlan) -> SwapSettlement:
+        """What became of the swap; one that never happened is sent again, as planned (same outputs). Undoing it
+        instead would hand the inputs back while the first request might still reach the mint late."""
+        outcome = await settle_swap(client, plan)
+        if outcome.outcome is not SwapOutcome.NOT_EXECUTED:
+            return outcome
+        try:
+            return SwapSettlement(SwapOutcome.COMPLETED, await execute_swap(client, plan))
+        except MintUnreachable:
+            return SwapSettlement(SwapOutcome.PENDING)
+        except CashuError as refused:
+            log.warning("settlement.retry_refused code=%s", refused.code)
+            return await settle_swap(client, plan)  # spent meanwhile (a late first request), or truly refused
 
     async def _settle_deposit(self, op: Operation, plan: SwapPlan, outcome: SwapSettlement) -> None:
         if outcome.outcome is SwapOutcome.COMPLETED:
@@ -70,4 +85,4 @@ class Settlement:
             await self._journal.undo_refund(op.id, "not_executed")
         elif outcome.outcome is SwapOutcome.SPENT_ELSEWHERE:
             log.error("settlement.refund_inputs_spent_elsewhere op=%s", op.id)
-            await self._journal.undo_refund(op.id, "inputs_spent_elsewhere")
+            await self._journal.undo_refund(op.id, "inputs_spent_elsewhere", inputs_spent=True)

@@ -107,7 +107,7 @@ def test_fees_above_the_value_are_refused(node_factory: NodeFactory, mint_fee: R
 @pytest.mark.parametrize("legacy", [False, True], ids=["cashuB", "cashuA"])
 def test_tokens_from_the_nutshell_cli_deposit(node_factory: NodeFactory, mint: RunningMint, legacy: bool) -> None:
     node = node_factory(cashu_mints=[mint.url])
-    token = mint.cli_send(5, legacy=legacy)
+    token = asyncio.run(mint.cli_send(5, legacy=legacy))
     assert token.startswith("cashuA" if legacy else "cashuB")
 
     created = create(node, token)
