@@ -65,17 +65,16 @@ def usage_of_json_reply(call: LlmCall, body: bytes) -> Usage:
 
 
 class SseMeter:
-    """Follows an SSE stream event by event: notes `usage`, counts produced text, and drops the usage-only event when
-    the node (not the client) asked for it. Returns only complete events, so the client never sees a torn one."""
+    """Follows an SSE stream event by event: notes `usage`, keeps the events that carry generated text (parsed only
+    if the upstream never reports usage), and drops the usage-only event when the node, not the client, asked for
+    it. Returns only complete events, so the client never sees a torn one."""
 
     def __init__(self, call: LlmCall) -> None:
         self._call = call
         self._strip_usage_event = not call.client_wants_usage
         self._pending = b""
+        self._texts: list[bytes] = []
         self.usage: Usage | None = None
-        self.content_chars = 0
-        self.content_events = 0
-        self.events = 0
 
     def feed(self, chunk: bytes) -> bytes:
         if b"\r" in chunk:
@@ -87,11 +86,10 @@ class SseMeter:
             return b""
         self._pending = data[end + 2 :]
         complete = data[: end + 2]
-        if not self._strip_usage_event:
-            for event in complete.split(_EVENT_END)[:-1]:
-                self._observe(event)
+        events = complete.split(_EVENT_END)[:-1]
+        kept = [event for event in events if self._observe(event)]
+        if len(kept) == len(events):
             return complete
-        kept = [event for event in complete.split(_EVENT_END)[:-1] if self._observe(event)]
         return b"".join(event + _EVENT_END for event in kept)
 
     def leftover(self) -> bytes:
@@ -100,32 +98,44 @@ class SseMeter:
 
     def _observe(self, event: bytes) -> bool:
         """Record what the event carries; False when it is the usage-only event the client did not ask for."""
-        self.events += 1
-        data = _data_of(event)
-        if data is None or data == b"[DONE]":
+        if any(marker in event for marker in _TEXT_MARKERS):
+            self._texts.append(event)
+        if b'"usage":{' not in event and b'"usage": {' not in event:
             return True
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return True
-        text = produced_text(payload)
-        if text:
-            self.content_chars += len(text)
-            self.content_events += 1
+        payload = _payload_of(event)
         usage = usage_from_payload(payload)
         if usage is None:
             return True
         self.usage = usage
-        return not (self._strip_usage_event and payload.get("choices") == [])
+        return not (self._strip_usage_event and isinstance(payload, dict) and payload.get("choices") == [])
 
-    def produced_anything(self) -> bool:
-        return self.content_events > 0
+    def produced(self) -> tuple[int, int]:
+        """(events with generated text, characters of it), parsed now: only needed without upstream usage."""
+        texts = [produced_text(_payload_of(event)) for event in self._texts]
+        return sum(1 for text in texts if text), sum(len(text) for text in texts)
 
-    def metered_usage(self) -> Usage:
+    def metered_usage(self) -> Usage | None:
+        """What to charge: the upstream's usage, else a count of what was produced; None if nothing was."""
         if self.usage is not None:
             return self.usage
-        completion = max(self.content_events, -(-self.content_chars // CHARS_PER_TOKEN))
+        events, chars = self.produced()
+        if not events:
+            return None
+        completion = max(events, -(-chars // CHARS_PER_TOKEN))
         return Usage(prompt_tokens=self._call.estimated_prompt_tokens(), completion_tokens=completion)
+
+
+_TEXT_MARKERS = (b'"content":"', b'"content": "', b'"text":"', b'"text": "', b'"arguments":"', b'"reasoning')
+
+
+def _payload_of(event: bytes) -> Any:
+    data = _data_of(event)
+    if data is None or data == b"[DONE]":
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _data_of(event: bytes) -> bytes | None:

@@ -46,5 +46,4 @@ class MeteredStream:
             return
         self._finished = True
         self._reply.close()
-        produced = self._meter.produced_anything() or self._meter.usage is not None
-        await self._settle(self._meter.metered_usage() if produced else None)
+        await self._settle(self._meter.metered_usage())
