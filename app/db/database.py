@@ -13,11 +13,13 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -175,25 +177,45 @@ def _configure_sqlite(engine: Any, synchronous: str) -> None:
 
 
 class PostgresDatabase:
-    def __init__(self, url: str) -> None:
+    """A pooled async engine for transactions, and a plain asyncpg pool for the metering statements: one round trip
+    each, in autocommit, not waiting for the WAL flush (the same trade as SQLite's NORMAL: a crash of the database
+    server may lose the last few charges, never a deposit or a refund, which go through `run`)."""
+
+    def __init__(self, url: str, *, metering_pool_size: int = 32) -> None:
         self._engine = create_async_engine(driver_url(url), pool_size=8, max_overflow=8)
-        # metering: autocommit single statements that do not wait for the WAL flush (the same trade as SQLite's
-        # NORMAL: a crash of the database server may lose the last few charges, never a deposit or a refund)
-        self._metering = create_async_engine(
-            driver_url(url),
-            pool_size=32,
-            max_overflow=0,  # connections made and dropped under load would cost more than waiting for one
-            isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"synchronous_commit": "off"}},
-        )
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._metering_pool_size = metering_pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
 
     async def run(self, work: Work[T], *, metering: bool = False) -> T:
-        if metering:
-            async with self._metering.connect() as conn:
-                return await conn.run_sync(work)
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
+    async def fetch_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+        """One metering statement (asyncpg placeholders $1..), its first row or None."""
+        pool = self._pool or await self._open_pool()
+        row: Sequence[Any] | None = await pool.fetchrow(sql, *args)
+        return row
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._metering_pool_size,
+                    server_settings={"synchronous_commit": "off"},
+                    reset=_keep_session,
+                )
+            return self._pool
+
     async def close(self) -> None:
         await self._engine.dispose()
-        await self._metering.dispose()
+        if self._pool is not None:
+            await self._pool.close()
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """The metering pool's connections never change session state, so skip asyncpg's reset round trip (RESET ALL,
+    UNLISTEN, ...) on every release."""

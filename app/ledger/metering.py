@@ -2,12 +2,13 @@
 before writes), written as plain SQL because it runs twice for every LLM request: on SQLite straight on the driver
 inside the writer thread's transaction, on PostgreSQL as one statement per call, in autocommit."""
 
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
-from app.db.database import Work
-from app.errors import InsufficientBalance, Unauthorized
+from app.db.database import PostgresDatabase, Work
+from app.errors import InsufficientBalance, NodeError, Unauthorized
 from app.ledger.models import Reservation, Settlement
 
 _SQLITE_RESERVE = (
@@ -27,35 +28,35 @@ _SQLITE_ENTRY = (
 )
 _SQLITE_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = ?"
 
-_PG_RESERVE = text(
-    "WITH k AS (UPDATE api_keys SET reserved_msat = reserved_msat + :amount"
-    " WHERE key_hash = :key_hash AND balance_msat - reserved_msat >= :amount RETURNING id)"
+_PG_RESERVE = (
+    "WITH k AS (UPDATE api_keys SET reserved_msat = reserved_msat + $1"
+    " WHERE key_hash = $2 AND balance_msat - reserved_msat >= $1 RETURNING id)"
     " INSERT INTO reservations (request_id, key_id, amount_msat, created_at)"
-    " SELECT :request_id, id, :amount, :now FROM k RETURNING key_id"
+    " SELECT $3, id, $1, $4 FROM k RETURNING key_id"
 )
-_PG_SETTLE = text(
-    "WITH r AS (DELETE FROM reservations WHERE request_id = :request_id RETURNING key_id, amount_msat),"
+_PG_SETTLE = (
+    "WITH r AS (DELETE FROM reservations WHERE request_id = $1 RETURNING key_id, amount_msat),"
     " old AS (SELECT a.id, r.amount_msat AS held,"
-    " LEAST(CAST(:cost AS BIGINT), a.balance_msat - a.reserved_msat + r.amount_msat) AS charge"
+    " LEAST($2::bigint, a.balance_msat - a.reserved_msat + r.amount_msat) AS charge"
     " FROM api_keys a JOIN r ON a.id = r.key_id FOR UPDATE OF a),"
     " k AS (UPDATE api_keys a"
     " SET balance_msat = a.balance_msat - old.charge, reserved_msat = a.reserved_msat - old.held"
     " FROM old WHERE a.id = old.id RETURNING a.id, a.balance_msat, old.charge, old.held),"
     " e AS (INSERT INTO ledger_entries (key_id, kind, amount_msat, balance_after_msat, request_id, ref, created_at)"
-    " SELECT id, 'charge', -charge, balance_msat, :request_id, :ref, :now FROM k WHERE charge > 0)"
+    " SELECT id, 'charge', -charge, balance_msat, $1, $3, $4 FROM k WHERE charge > 0)"
     " SELECT id, balance_msat, charge, held FROM k"
 )
-_PG_RELEASE = text(
-    "WITH r AS (DELETE FROM reservations WHERE request_id = :request_id RETURNING key_id, amount_msat)"
+_PG_RELEASE = (
+    "WITH r AS (DELETE FROM reservations WHERE request_id = $1 RETURNING key_id, amount_msat)"
     " UPDATE api_keys a SET reserved_msat = a.reserved_msat - r.amount_msat FROM r WHERE a.id = r.key_id"
     " RETURNING a.id"
 )
-_PG_KEY_STATE = text("SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = :key_hash")
+_PG_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = $1"
 
 
-def _sqlite(conn: Connection) -> Any | None:
-    """The sqlite3 connection under `conn`, already inside the writer's transaction; None on PostgreSQL."""
-    return conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+def _sqlite(conn: Connection) -> Any:
+    """The sqlite3 connection under `conn`, already inside the writer thread's transaction."""
+    return conn.connection.driver_connection
 
 
 def reserve(key_hash: str, amount_msat: int, request_id: str, now: int) -> Work[Reservation]:
@@ -63,30 +64,20 @@ def reserve(key_hash: str, amount_msat: int, request_id: str, now: int) -> Work[
 
     def work(conn: Connection) -> Reservation:
         raw = _sqlite(conn)
-        if raw is not None:
-            row = raw.execute(_SQLITE_RESERVE, (amount_msat, key_hash)).fetchone()
-            if row is not None:
-                raw.execute(_SQLITE_HOLD, (request_id, row[0], amount_msat, now))
-        else:
-            params = {"amount": amount_msat, "key_hash": key_hash, "request_id": request_id, "now": now}
-            row = conn.execute(_PG_RESERVE, params).first()
+        row = raw.execute(_SQLITE_RESERVE, (amount_msat, key_hash)).fetchone()
         if row is None:
-            _refuse(conn, key_hash, amount_msat)
+            raise _refusal(raw.execute(_SQLITE_KEY_STATE, (key_hash,)).fetchone(), amount_msat)
+        raw.execute(_SQLITE_HOLD, (request_id, row[0], amount_msat, now))
         return Reservation(request_id=request_id, key_id=int(row[0]), amount_msat=amount_msat)
 
     return work
 
 
-def _refuse(conn: Connection, key_hash: str, amount_msat: int) -> NoReturn:
-    raw = _sqlite(conn)
-    if raw is not None:
-        found = raw.execute(_SQLITE_KEY_STATE, (key_hash,)).fetchone()
-    else:
-        found = conn.execute(_PG_KEY_STATE, {"key_hash": key_hash}).first()
-    if found is None:
-        raise Unauthorized()
-    available = int(found[0])
-    raise InsufficientBalance(
+def _refusal(key_state: Sequence[Any] | None, amount_msat: int) -> NodeError:
+    if key_state is None:
+        return Unauthorized()
+    available = int(key_state[0])
+    return InsufficientBalance(
         f"insufficient balance: this request needs up to {amount_msat} msat, {available} msat available",
         needed_msat=amount_msat,
         available_msat=available,
@@ -101,23 +92,16 @@ def settle(request_id: str, cost_msat: int, now: int, ref: str | None = None) ->
 
     def work(conn: Connection) -> Settlement | None:
         raw = _sqlite(conn)
-        if raw is None:
-            params = {"request_id": request_id, "cost": cost_msat, "ref": ref, "now": now}
-            row = conn.execute(_PG_SETTLE, params).first()
-            if row is None:
-                return None
-            key_id, balance, charge, held = (int(v) for v in row)
-        else:
-            held_row = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
-            if held_row is None:
-                return None
-            key_id, held = int(held_row[0]), int(held_row[1])
-            charge = cost_msat
-            if cost_msat > held:
-                charge = min(cost_msat, int(raw.execute(_SQLITE_AVAILABLE, (key_id,)).fetchone()[0]) + held)
-            balance = int(raw.execute(_SQLITE_CHARGE, (charge, held, key_id)).fetchone()[0])
-            if charge:
-                raw.execute(_SQLITE_ENTRY, (key_id, -charge, balance, request_id, ref, now))
+        held_row = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
+        if held_row is None:
+            return None
+        key_id, held = int(held_row[0]), int(held_row[1])
+        charge = cost_msat
+        if cost_msat > held:
+            charge = min(cost_msat, int(raw.execute(_SQLITE_AVAILABLE, (key_id,)).fetchone()[0]) + held)
+        balance = int(raw.execute(_SQLITE_CHARGE, (charge, held, key_id)).fetchone()[0])
+        if charge:
+            raw.execute(_SQLITE_ENTRY, (key_id, -charge, balance, request_id, ref, now))
         return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
 
     return work
@@ -128,8 +112,6 @@ def release(request_id: str) -> Work[bool]:
 
     def work(conn: Connection) -> bool:
         raw = _sqlite(conn)
-        if raw is None:
-            return conn.execute(_PG_RELEASE, {"request_id": request_id}).first() is not None
         held = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
         if held is None:
             return False
@@ -137,3 +119,24 @@ def release(request_id: str) -> Work[bool]:
         return True
 
     return work
+
+
+async def reserve_pg(pg: PostgresDatabase, key_hash: str, amount_msat: int, request_id: str, now: int) -> Reservation:
+    row = await pg.fetch_row(_PG_RESERVE, amount_msat, key_hash, request_id, now)
+    if row is None:
+        raise _refusal(await pg.fetch_row(_PG_KEY_STATE, key_hash), amount_msat)
+    return Reservation(request_id=request_id, key_id=int(row[0]), amount_msat=amount_msat)
+
+
+async def settle_pg(
+    pg: PostgresDatabase, request_id: str, cost_msat: int, now: int, ref: str | None
+) -> Settlement | None:
+    row = await pg.fetch_row(_PG_SETTLE, request_id, cost_msat, ref, now)
+    if row is None:
+        return None
+    key_id, balance, charge, held = (int(value) for value in row)
+    return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
+
+
+async def release_pg(pg: PostgresDatabase, request_id: str) -> bool:
+    return await pg.fetch_row(_PG_RELEASE, request_id) is not None

@@ -3,7 +3,7 @@
 import time
 from collections.abc import Callable
 
-from app.db.database import Database
+from app.db.database import Database, PostgresDatabase
 from app.ledger import accounts, audit, metering
 from app.ledger.keys import hash_key, new_api_key
 from app.ledger.models import Account, EntryKind, LedgerEntry, Reservation, Settlement, Totals, Violation
@@ -15,6 +15,7 @@ class Ledger:
     def __init__(self, db: Database, clock: Clock = time.time) -> None:
         self._db = db
         self._clock = clock
+        self._pg = db if isinstance(db, PostgresDatabase) else None
 
     def _now(self) -> int:
         return int(self._clock())
@@ -35,12 +36,18 @@ class Ledger:
         return await self._db.run(accounts.find_by_id(key_id))
 
     async def reserve(self, key_hash: str, amount_msat: int, request_id: str) -> Reservation:
+        if self._pg is not None:
+            return await metering.reserve_pg(self._pg, key_hash, amount_msat, request_id, self._now())
         return await self._db.run(metering.reserve(key_hash, amount_msat, request_id, self._now()), metering=True)
 
     async def settle(self, request_id: str, cost_msat: int, ref: str | None = None) -> Settlement | None:
+        if self._pg is not None:
+            return await metering.settle_pg(self._pg, request_id, cost_msat, self._now(), ref)
         return await self._db.run(metering.settle(request_id, cost_msat, self._now(), ref), metering=True)
 
     async def release(self, request_id: str) -> bool:
+        if self._pg is not None:
+            return await metering.release_pg(self._pg, request_id)
         return await self._db.run(metering.release(request_id), metering=True)
 
     async def credit(self, key_id: int, amount_msat: int, kind: EntryKind, ref: str | None = None) -> int:
