@@ -95,28 +95,3 @@ def credit(key_id: int, amount_msat: int, kind: EntryKind, now: int, ref: str | 
         return credit_in(conn, key_id, amount_msat, kind, now, ref)
 
     return work
-
-
-def debit_available(key_id: int, kind: EntryKind, now: int, ref: str | None) -> Work[int]:
-    """Take the key's whole available balance (a refund). Returns the msat taken (0 when nothing is available)."""
-
-    def work(conn: Connection) -> int:
-        account = find_by_id(key_id)(conn)
-        if account is None or account.available_msat <= 0:
-            return 0
-        amount = account.available_msat
-        conn.execute(
-            update(api_keys).where(api_keys.c.id == key_id).values(balance_msat=api_keys.c.balance_msat - amount)
-        )
-        _append_entry(
-            conn,
-            key_id=key_id,
-            kind=kind,
-            amount_msat=-amount,
-            balance_after_msat=account.balance_msat - amount,
-            now=now,
-            ref=ref,
-        )
-        return amount
-
-    return work

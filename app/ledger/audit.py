@@ -92,23 +92,6 @@ def entries_for(key_id: int) -> Work[list[LedgerEntry]]:
     return work
 
 
-def charges_for_request(request_id: str) -> Work[int | None]:
-    """The msat charged for one request, 0 if it was free or released, None while it is still in flight."""
-
-    def work(conn: Connection) -> int | None:
-        open_ = conn.execute(select(reservations.c.request_id).where(reservations.c.request_id == request_id)).first()
-        if open_ is not None:
-            return None
-        total = conn.execute(
-            select(func.coalesce(func.sum(ledger_entries.c.amount_msat), 0)).where(
-                ledger_entries.c.request_id == request_id, ledger_entries.c.kind == EntryKind.CHARGE.value
-            )
-        ).scalar_one()
-        return -int(total)
-
-    return work
-
-
 def release_stale(created_before: int) -> Work[int]:
     """Release reservations older than a cut-off: left behind by a process that died mid-request."""
 

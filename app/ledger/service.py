@@ -62,8 +62,5 @@ class Ledger:
     async def entries(self, key_id: int) -> list[LedgerEntry]:
         return await self._db.run(audit.entries_for(key_id))
 
-    async def charged_for(self, request_id: str) -> int | None:
-        return await self._db.run(audit.charges_for_request(request_id))
-
     async def release_stale(self, max_age_s: int) -> int:
         return await self._db.run(audit.release_stale(self._now() - max_age_s))

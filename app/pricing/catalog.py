@@ -89,10 +89,6 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._models)
 
-    def cheapest_completion_sats(self) -> float | None:
-        prices = [msat_per_mtok_to_sats_per_token(m.price.completion_msat_per_mtok) for m in self._models.values()]
-        return min(prices) if prices else None
-
     def as_openai_list(self, btc_usd: float, default_max_tokens: int) -> dict[str, Any]:
         return {"object": "list", "data": [_describe(m, btc_usd, default_max_tokens) for m in self._models.values()]}
 

@@ -3,7 +3,6 @@
 aiohttp rather than httpx: with one shared client it holds its throughput as concurrency rises, where httpx's pool
 does not (see FACTS.md). Foreign exceptions are mapped to the node's errors here and nowhere else."""
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,9 +111,3 @@ class UpstreamClient:
                 payload = orjson.loads(await response.read())
         data = payload.get("data", []) if isinstance(payload, dict) else []
         return [m for m in data if isinstance(m, dict)]
-
-
-async def wait_closed(reply: UpstreamReply | None) -> None:
-    if reply is not None:
-        reply.close()
-        await asyncio.sleep(0)
