@@ -17,6 +17,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan_for(settings),
         docs_url="/docs",
         redoc_url=None,
+        # no OpenTelemetry here; left on, FastAPI looks for a tracer provider on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
     api.include_router(proxy.router)
