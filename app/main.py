@@ -5,6 +5,7 @@ from fastapi import FastAPI
 import app as package
 from app.api import balance, catalog, lightning, proxy
 from app.api.errors import install_error_handlers
+from app.api.redaction import redact_access_logs
 from app.lifespan import lifespan_for
 from app.settings import Settings
 
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
+    redact_access_logs()
     api.include_router(proxy.router)
     api.include_router(catalog.router)
     api.include_router(balance.router)
