@@ -176,27 +176,91 @@ def _configure_sqlite(engine: Any, synchronous: str) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class PostgresDatabase:
-    """A pooled async engine for transactions, and a plain asyncpg pool for the metering statements: one round trip
-    each, in autocommit, not waiting for the WAL flush (the same trade as SQLite's NORMAL: a crash of the database
-    server may lose the last few charges, never a deposit or a refund, which go through `run`)."""
+@dataclass(slots=True)
+class _MeterOp:
+    kind: str
+    request_id: str
+    key_hash: str
+    amount_msat: int
+    ref: str | None
+    now: int
+    future: "asyncio.Future[Sequence[Any]]"
 
-    def __init__(self, url: str, *, metering_pool_size: int = 32) -> None:
+
+_METER_BATCH = "SELECT * FROM meter_batch($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint)"
+
+
+class PostgresDatabase:
+    """A pooled async engine for transactions, and a plain asyncpg pool for metering. Metering calls queued while the
+    previous batches are in flight go to the database together: one `meter_batch()` call, one round trip and one
+    transaction for all of them (group commit, as the SQLite writer does), not waiting for the WAL flush (the same
+    trade as SQLite's NORMAL: a crash of the database server may lose the last few charges, never a deposit or a
+    refund, which go through `run`)."""
+
+    def __init__(self, url: str, *, metering_pool_size: int = 16, batches_in_flight: int = 2) -> None:
         self._engine = create_async_engine(driver_url(url), pool_size=8, max_overflow=8)
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._metering_pool_size = metering_pool_size
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
+        self._queued: list[_MeterOp] = []
+        self._in_flight = 0
+        self._max_in_flight = batches_in_flight
+        self._batches: set[asyncio.Task[None]] = set()
 
     async def run(self, work: Work[T], *, metering: bool = False) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(work)
 
-    async def fetch_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
-        """One metering statement (asyncpg placeholders $1..), its first row or None."""
+    async def meter(
+        self, kind: str, request_id: str, *, key_hash: str = "", amount_msat: int = 0, ref: str | None, now: int
+    ) -> Sequence[Any]:
+        """One reserve/settle/release through `meter_batch()`: its result row (status, key id, balance, charged,
+        held, available)."""
+        future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+        self._queued.append(_MeterOp(kind, request_id, key_hash, amount_msat, ref, now, future))
+        self._start_batches()
+        return await future
+
+    def _start_batches(self) -> None:
+        while self._queued and self._in_flight < self._max_in_flight:
+            batch, self._queued = self._queued, []
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._run_meter_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: "asyncio.Task[None]") -> None:
+        self._batches.discard(task)
+        self._in_flight -= 1
+        self._start_batches()
+
+    async def _run_meter_batch(self, batch: list[_MeterOp]) -> None:
+        try:
+            rows = await self._call_meter_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - e.g. a deadlock between two batches: retry each op alone
+            if len(batch) == 1:
+                _fail(batch[0].future, exc)
+                return
+            log.warning("db.meter_batch_failed size=%d error=%s", len(batch), type(exc).__name__)
+            await asyncio.gather(*(self._run_meter_batch([op]) for op in batch))
+            return
+        for op, row in zip(batch, rows, strict=True):
+            if not op.future.done():
+                op.future.set_result(row)
+
+    async def _call_meter_batch(self, batch: list[_MeterOp]) -> list[Sequence[Any]]:
         pool = self._pool or await self._open_pool()
-        row: Sequence[Any] | None = await pool.fetchrow(sql, *args)
-        return row
+        rows: list[Sequence[Any]] = await pool.fetch(
+            _METER_BATCH,
+            [op.kind for op in batch],
+            [op.request_id for op in batch],
+            [op.key_hash for op in batch],
+            [op.amount_msat for op in batch],
+            [op.ref for op in batch],
+            batch[0].now,
+        )
+        return sorted(rows, key=lambda row: int(row[0]))
 
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
@@ -211,9 +275,16 @@ class PostgresDatabase:
             return self._pool
 
     async def close(self) -> None:
+        if self._batches:
+            await asyncio.gather(*self._batches, return_exceptions=True)
         await self._engine.dispose()
         if self._pool is not None:
             await self._pool.close()
+
+
+def _fail(future: "asyncio.Future[Sequence[Any]]", exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

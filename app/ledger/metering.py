@@ -1,6 +1,6 @@
 """The per-request hot path: reserve, settle, release. Same contract as the rest of the ledger (atomic, refusals
 before writes), written as plain SQL because it runs twice for every LLM request: on SQLite straight on the driver
-inside the writer thread's transaction, on PostgreSQL as one statement per call, in autocommit."""
+inside the writer thread's transaction, on PostgreSQL batched through meter_batch() (migration 0003)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -27,31 +27,6 @@ _SQLITE_ENTRY = (
     " VALUES (?, 'charge', ?, ?, ?, ?, ?)"
 )
 _SQLITE_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = ?"
-
-_PG_RESERVE = (
-    "WITH k AS (UPDATE api_keys SET reserved_msat = reserved_msat + $1"
-    " WHERE key_hash = $2 AND balance_msat - reserved_msat >= $1 RETURNING id)"
-    " INSERT INTO reservations (request_id, key_id, amount_msat, created_at)"
-    " SELECT $3, id, $1, $4 FROM k RETURNING key_id"
-)
-_PG_SETTLE = (
-    "WITH r AS (DELETE FROM reservations WHERE request_id = $1 RETURNING key_id, amount_msat),"
-    " old AS (SELECT a.id, r.amount_msat AS held,"
-    " LEAST($2::bigint, a.balance_msat - a.reserved_msat + r.amount_msat) AS charge"
-    " FROM api_keys a JOIN r ON a.id = r.key_id FOR UPDATE OF a),"
-    " k AS (UPDATE api_keys a"
-    " SET balance_msat = a.balance_msat - old.charge, reserved_msat = a.reserved_msat - old.held"
-    " FROM old WHERE a.id = old.id RETURNING a.id, a.balance_msat, old.charge, old.held),"
-    " e AS (INSERT INTO ledger_entries (key_id, kind, amount_msat, balance_after_msat, request_id, ref, created_at)"
-    " SELECT id, 'charge', -charge, balance_msat, $1, $3, $4 FROM k WHERE charge > 0)"
-    " SELECT id, balance_msat, charge, held FROM k"
-)
-_PG_RELEASE = (
-    "WITH r AS (DELETE FROM reservations WHERE request_id = $1 RETURNING key_id, amount_msat)"
-    " UPDATE api_keys a SET reserved_msat = a.reserved_msat - r.amount_msat FROM r WHERE a.id = r.key_id"
-    " RETURNING a.id"
-)
-_PG_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = $1"
 
 
 def _sqlite(conn: Connection) -> Any:
@@ -122,21 +97,23 @@ def release(request_id: str) -> Work[bool]:
 
 
 async def reserve_pg(pg: PostgresDatabase, key_hash: str, amount_msat: int, request_id: str, now: int) -> Reservation:
-    row = await pg.fetch_row(_PG_RESERVE, amount_msat, key_hash, request_id, now)
-    if row is None:
-        raise _refusal(await pg.fetch_row(_PG_KEY_STATE, key_hash), amount_msat)
-    return Reservation(request_id=request_id, key_id=int(row[0]), amount_msat=amount_msat)
+    row = await pg.meter("reserve", request_id, key_hash=key_hash, amount_msat=amount_msat, ref=None, now=now)
+    status, key_id, available = row[1], row[2], row[6]
+    if status != "ok":
+        raise _refusal(None if status == "unknown" else (available,), amount_msat)
+    return Reservation(request_id=request_id, key_id=int(key_id), amount_msat=amount_msat)
 
 
 async def settle_pg(
     pg: PostgresDatabase, request_id: str, cost_msat: int, now: int, ref: str | None
 ) -> Settlement | None:
-    row = await pg.fetch_row(_PG_SETTLE, request_id, cost_msat, ref, now)
-    if row is None:
+    row = await pg.meter("settle", request_id, amount_msat=cost_msat, ref=ref, now=now)
+    if row[1] != "ok":
         return None
-    key_id, balance, charge, held = (int(value) for value in row)
+    key_id, balance, charge, held = (int(value) for value in row[2:6])
     return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
 
 
-async def release_pg(pg: PostgresDatabase, request_id: str) -> bool:
-    return await pg.fetch_row(_PG_RELEASE, request_id) is not None
+async def release_pg(pg: PostgresDatabase, request_id: str, now: int) -> bool:
+    row = await pg.meter("release", request_id, ref=None, now=now)
+    return bool(row[1] == "ok")

@@ -47,7 +47,7 @@ class Ledger:
 
     async def release(self, request_id: str) -> bool:
         if self._pg is not None:
-            return await metering.release_pg(self._pg, request_id)
+            return await metering.release_pg(self._pg, request_id, self._now())
         return await self._db.run(metering.release(request_id), metering=True)
 
     async def credit(self, key_id: int, amount_msat: int, kind: EntryKind, ref: str | None = None) -> int:
