@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.node",
     "tests.fixtures.mint",
     "tests.fixtures.relay",
+    "tests.fixtures.sdk",
 ]

@@ -3,7 +3,6 @@
 import asyncio
 import math
 import time
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -11,25 +10,13 @@ import pytest
 from openai import OpenAI
 
 from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
+from tests.fixtures.sdk import openai_client
 
 PROMPT = "hello there, node"  # 17 chars: the stand-in counts ceil(17 / 4) = 5 prompt tokens
 
 
-_OPEN_CLIENTS: list[OpenAI] = []
-
-
 def client(node: RunningNode, key: str, **kwargs: object) -> OpenAI:
-    opened = OpenAI(base_url=node.url, api_key=key, max_retries=0, timeout=20, **kwargs)  # type: ignore[arg-type]
-    _OPEN_CLIENTS.append(opened)
-    return opened
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Clients left to the garbage collector warn about open sockets at random later moments."""
-    yield
-    while _OPEN_CLIENTS:
-        _OPEN_CLIENTS.pop().close()
+    return openai_client(node.url, key, timeout=20, **kwargs)
 
 
 def cost(prompt_tokens: int, completion_tokens: int) -> int:

@@ -1,7 +1,6 @@
 """Paying with ecash from the OpenAI SDK: a token as the API key, and X-Cashu per request with change back."""
 
 import asyncio
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -11,6 +10,7 @@ from openai import OpenAI
 from app.cashu.tokens import decode_token
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
+from tests.fixtures.sdk import openai_client
 from tests.payments.helpers import books, info
 
 # max_tokens bounds what a request may cost, so a small token can pay for it (the node reserves the maximum)
@@ -18,21 +18,8 @@ CHAT = {"model": "standin-small", "messages": [{"role": "user", "content": "hell
 COST_MSAT = 5 * 1 + 8 * 2  # 5 prompt + 8 completion tokens at the test prices
 
 
-_OPEN_CLIENTS: list[OpenAI] = []
-
-
 def sdk(url: str, api_key: str, **kwargs: object) -> OpenAI:
-    opened = OpenAI(base_url=url, api_key=api_key, max_retries=0, timeout=30, **kwargs)  # type: ignore[arg-type]
-    _OPEN_CLIENTS.append(opened)
-    return opened
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    """Clients left to the garbage collector warn about open sockets at random later moments."""
-    yield
-    while _OPEN_CLIENTS:
-        _OPEN_CLIENTS.pop().close()
+    return openai_client(url, api_key, **kwargs)
 
 
 def test_a_cashu_token_as_api_key_pays_for_chat(node_factory: NodeFactory, mint: RunningMint) -> None:
