@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from app.db.database import open_database
+from app.db.database import Database, open_database
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
 from app.settings import Settings
@@ -17,17 +17,21 @@ from app.settings import Settings
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
-def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) -> int:
+def _with_database(settings: Settings, use: Callable[[Database], Awaitable[int]]) -> int:
     upgrade_to_head(settings.database_url)  # outside the loop: alembic runs its own for PostgreSQL
 
     async def run() -> int:
         db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
         try:
-            return await use(Ledger(db))
+            return await use(db)
         finally:
             await db.close()
 
     return asyncio.run(run())
+
+
+def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) -> int:
+    return _with_database(settings, lambda db: use(Ledger(db)))
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -116,18 +120,12 @@ def wallet_report(settings: Settings, _: argparse.Namespace) -> int:
     from app.ledger.wallet_service import WalletJournal
     from app.payments.report import wallet_report as build_report
 
-    upgrade_to_head(settings.database_url)
-
-    async def report() -> int:
-        db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-        try:
-            built = await build_report(WalletJournal(db))
-        finally:
-            await db.close()
+    async def report(db: Database) -> int:
+        built = await build_report(WalletJournal(db))
         _print_json(built.to_json())
         return 0 if built.reconciles else 1
 
-    return asyncio.run(report())
+    return _with_database(settings, report)
 
 
 def discover(settings: Settings, args: argparse.Namespace) -> int:

@@ -74,6 +74,3 @@ class WalletJournal:
 
     async def totals(self) -> Totals:
         return await self._db.run(audit.totals())
-
-    async def pending_refund_msat(self) -> int:
-        return sum(op.amount_msat for op in await self.open_operations() if op.kind is OpKind.REFUND)

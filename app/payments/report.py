@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.ledger.wallet_models import MintHoldings
+from app.ledger.wallet_models import MintHoldings, OpKind
 from app.ledger.wallet_service import WalletJournal
 
 
@@ -38,7 +38,7 @@ async def wallet_report(journal: WalletJournal) -> WalletReport:
         liabilities_msat=totals.balances_msat,
         deposited_msat=totals.deposited_msat,
         refunded_msat=totals.refunded_msat,
-        pending_refunds_msat=await journal.pending_refund_msat(),
+        pending_refunds_msat=sum(op.amount_msat for op in open_ops if op.kind is OpKind.REFUND),
         charged_msat=totals.charged_msat,
         granted_msat=totals.adjusted_msat,
         open_operations=len(open_ops),
