@@ -117,11 +117,11 @@ def ledger_check(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def wallet_report(settings: Settings, _: argparse.Namespace) -> int:
-    from app.ledger.wallet_service import WalletJournal
-    from app.payments.report import wallet_report as build_report
+    from app.treasury.report import wallet_report as build_report
+    from app.treasury.service import Treasury
 
     async def report(db: Database) -> int:
-        built = await build_report(WalletJournal(db))
+        built = await build_report(Treasury(db))
         _print_json(built.to_json())
         return 0 if built.reconciles else 1
 

@@ -14,7 +14,6 @@ from app.db.database import Database, open_database
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.ledger.service import Ledger
-from app.ledger.wallet_service import WalletJournal
 from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
@@ -23,24 +22,25 @@ from app.payments.deposits import Deposits
 from app.payments.inflight import InFlight
 from app.payments.lightning import Lightning
 from app.payments.mints import TrustedMints
+from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
-from app.payments.settlement import Settlement
 from app.pricing.catalog import PricingPolicy, parse_model_prices
 from app.pricing.prices import Price
 from app.pricing.rates import FixedRate
 from app.proxy.background import BackgroundWork
-from app.proxy.models import ModelCatalog
+from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import Settings
 from app.standin.server import start_standin
+from app.treasury.service import Treasury
 from app.upstream.client import UpstreamClient, UpstreamConfig
 
 log = logging.getLogger(__name__)
 
 CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
-SETTLE_OPEN_S = 60
+RECOVER_OPEN_S = 60
 
 
 def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
@@ -135,16 +135,16 @@ async def _start_payments(
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
     stack.push_async_callback(http.aclose)
     mints = TrustedMints(http, settings.cashu_mints, timeout_s=settings.mint_timeout_s)
-    journal = WalletJournal(db)
+    treasury = Treasury(db)
     inflight = InFlight()
-    settlement = Settlement(journal, mints, inflight)
-    deposits = Deposits(ledger, journal, mints, inflight, settlement)
-    lightning = Lightning(ledger, journal, mints, inflight)
+    recovery = Recovery(treasury, mints, inflight)
+    deposits = Deposits(ledger, treasury, mints, inflight, recovery)
+    lightning = Lightning(ledger, treasury, mints, inflight)
     stack.push_async_callback(lightning.close)
     _start_periodic(
-        stack, (SETTLE_OPEN_S, settlement.settle_open), (SETTLE_OPEN_S, lightning.settle_open), first_run_now=True
+        stack, (RECOVER_OPEN_S, recovery.recover_open), (RECOVER_OPEN_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(journal, mints, inflight, settlement)), lightning
+    return Payments(ledger, deposits, Refunds(treasury, mints, inflight, recovery)), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -8,7 +8,7 @@ from app.nostr.provider_cache import ProviderCache
 from app.payments.lightning import Lightning
 from app.payments.service import Payments
 from app.pricing.rates import RateSource
-from app.proxy.models import ModelCatalog
+from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import Settings
 

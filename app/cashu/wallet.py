@@ -3,7 +3,7 @@ mint fresh proofs. Storage is the caller's: every plan is plain data to persist 
 
 Crash-safe receive, as the payments layer drives it:
     plan = await plan_receive(client, token)   # persist plan.to_dict()
-    proofs = await execute_swap(client, plan)  # on SwapOutcomeUnknown (or after a crash): settle_swap(client, plan)
+    proofs = await execute_swap(client, plan)  # on SwapOutcomeUnknown (or after a crash): recover_swap(client, plan)
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -80,7 +80,7 @@ class SwapOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class SwapSettlement:
+class SwapRecovery:
     outcome: SwapOutcome
     proofs: tuple[Proof, ...] = ()
 
@@ -143,13 +143,13 @@ def select_proofs(proofs: Iterable[Proof], amount: int, fee_ppk_by_keyset: Mappi
 
 
 async def execute_swap(client: MintClient, plan: SwapPlan) -> tuple[Proof, ...]:
-    """Send the planned swap and return our new proofs. SwapOutcomeUnknown means: call settle_swap later."""
+    """Send the planned swap and return our new proofs. SwapOutcomeUnknown means: call recover_swap later."""
     keyset = await client.keys(plan.outputs.keyset_id)
     signatures = await client.swap(plan.inputs, plan.outputs.blinded_messages)
     return proofs_from_signatures(plan.outputs, signatures, keyset)
 
 
-async def settle_swap(client: MintClient, plan: SwapPlan) -> SwapSettlement:
+async def recover_swap(client: MintClient, plan: SwapPlan) -> SwapRecovery:
     """Find out what became of a swap sent without an answer: NUT-07 on the inputs, NUT-09 for our outputs."""
     states = {entry.state for entry in await client.checkstate([proof_y(proof) for proof in plan.inputs])}
     if ProofState.SPENT in states:
@@ -157,11 +157,11 @@ async def settle_swap(client: MintClient, plan: SwapPlan) -> SwapSettlement:
         restored = await client.restore(plan.outputs.blinded_messages)
         proofs = restored_proofs(plan.outputs, restored, keyset)
         if proofs:
-            return SwapSettlement(SwapOutcome.COMPLETED, proofs)
-        return SwapSettlement(SwapOutcome.SPENT_ELSEWHERE)
+            return SwapRecovery(SwapOutcome.COMPLETED, proofs)
+        return SwapRecovery(SwapOutcome.SPENT_ELSEWHERE)
     if ProofState.PENDING in states:
-        return SwapSettlement(SwapOutcome.PENDING)
-    return SwapSettlement(SwapOutcome.NOT_EXECUTED)
+        return SwapRecovery(SwapOutcome.PENDING)
+    return SwapRecovery(SwapOutcome.NOT_EXECUTED)
 
 
 async def receive_token(client: MintClient, token: Token) -> tuple[Proof, ...]:

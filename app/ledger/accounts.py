@@ -8,7 +8,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from app.db.database import Work
 from app.db.tables import api_keys, ledger_entries
-from app.ledger.models import Account, EntryKind
+from app.ledger.records import Account, EntryKind
 
 _ACCOUNT_COLUMNS = (api_keys.c.id, api_keys.c.key_hash, api_keys.c.balance_msat, api_keys.c.reserved_msat)
 

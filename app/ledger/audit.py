@@ -4,7 +4,7 @@ from sqlalchemy import Connection, func, select, update
 
 from app.db.database import Work
 from app.db.tables import api_keys, ledger_entries, reservations
-from app.ledger.models import EntryKind, LedgerEntry, Totals, Violation
+from app.ledger.records import EntryKind, LedgerEntry, Totals, Violation
 
 
 def check_invariants() -> Work[list[Violation]]:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from app.db.database import PostgresDatabase, Work
 from app.errors import InsufficientBalance, NodeError, Unauthorized
-from app.ledger.models import Reservation, Settlement
+from app.ledger.records import Reservation, Settlement
 
 _SQLITE_RESERVE = (
     "UPDATE api_keys SET reserved_msat = reserved_msat + ?1"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from app.db.database import Database, PostgresDatabase
 from app.ledger import accounts, audit, metering
 from app.ledger.keys import hash_key, new_api_key
-from app.ledger.models import Account, EntryKind, LedgerEntry, Reservation, Settlement, Totals, Violation
+from app.ledger.records import Account, EntryKind, LedgerEntry, Reservation, Settlement, Totals, Violation
 
 Clock = Callable[[], float]
 

@@ -20,14 +20,14 @@ from app.cashu.errors import (
 from app.cashu.tokens import Token, decode_token
 from app.cashu.wallet import SwapPlan, execute_swap, plan_receive
 from app.ledger.keys import hash_key
-from app.ledger.models import Account
+from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.ledger.wallet_models import Operation, OpKind, OpState
-from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
 from app.payments.plans import plan_json, scrubbed, to_new_proofs
-from app.payments.settlement import UNIT, Settlement
+from app.payments.recovery import UNIT, Recovery
+from app.treasury.records import Operation, OpKind, OpState
+from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,13 @@ def _target_key_hash(purpose: Purpose, token_text: str) -> str | None:
 
 class Deposits:
     def __init__(
-        self, ledger: Ledger, journal: WalletJournal, mints: TrustedMints, inflight: InFlight, settlement: Settlement
+        self, ledger: Ledger, treasury: Treasury, mints: TrustedMints, inflight: InFlight, recovery: Recovery
     ) -> None:
         self._ledger = ledger
-        self._journal = journal
+        self._treasury = treasury
         self._mints = mints
         self._inflight = inflight
-        self._settlement = settlement
+        self._recovery = recovery
 
     async def deposit(self, token_text: str, purpose: Purpose, *, key_id: int | None = None) -> Deposit:
         token_text = token_text.strip()
@@ -85,7 +85,7 @@ class Deposits:
         client = self._mints.client_for(token.mint)
         plan = await plan_receive(client, token)
         op_id = os.urandom(16).hex()
-        op = await self._journal.begin(
+        op = await self._treasury.begin(
             op_id=op_id, kind=OpKind.DEPOSIT, purpose=purpose.value, mint_url=client.normalized_url,
             plan_json=plan_json(plan), token_hash=token_hash(token_text),
             target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
@@ -103,9 +103,9 @@ class Deposits:
                 log.warning("deposit.outcome_unknown op=%s", op.id)
                 raise
             except (MintUnreachable, CashuError) as failure:
-                await self._journal.fail(op.id, _failure_code(failure), scrubbed(plan))
+                await self._treasury.fail(op.id, _failure_code(failure), scrubbed(plan))
                 raise
-            account = await self._journal.complete_deposit(op.id, to_new_proofs(proofs, op.mint_url, UNIT),
+            account = await self._treasury.complete_deposit(op.id, to_new_proofs(proofs, op.mint_url, UNIT),
                                                            scrubbed(plan))  # fmt: skip
         if account is None:
             raise TokenAlreadySpent("this token was settled by another request meanwhile")
@@ -134,8 +134,8 @@ class Deposits:
         if self._inflight.running(op.id):
             await self._inflight.wait(op.id, WAIT_FOR_PEER_S)
         else:
-            await self._settlement.settle(op)
-        current = await self._journal.get(op.id)
+            await self._recovery.recover(op)
+        current = await self._treasury.get(op.id)
         assert current is not None
         return current
 

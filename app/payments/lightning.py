@@ -2,7 +2,7 @@
 keeps, and the key credited once.
 
 The quote and the planned outputs (secrets, blinding factors) are journaled before the invoice is handed out. Any
-status call (or the periodic `settle_open`) can finish the operation: the mint says the quote is PAID -> mint with
+status call (or the periodic `recover_open`) can finish the operation: the mint says the quote is PAID -> mint with
 the journaled outputs; ISSUED (our mint answer was lost, or another process minted) -> NUT-09 restore of the same
 outputs. `complete_deposit` credits at most once, so retries and concurrent calls never credit twice.
 
@@ -29,14 +29,14 @@ from app.cashu.outputs import OutputPlan, plan_outputs, proofs_from_signatures, 
 from app.cashu.tokens import Proof
 from app.errors import BadRequest, NodeError, NotFound, ServiceUnavailable, Unauthorized
 from app.ledger.keys import hash_key
-from app.ledger.models import Account
+from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.ledger.wallet_models import Operation, OpKind, OpState
-from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
 from app.payments.plans import to_new_proofs
-from app.payments.settlement import UNIT
+from app.payments.recovery import UNIT
+from app.treasury.records import Operation, OpKind, OpState
+from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,14 @@ class Lightning:
     def __init__(
         self,
         ledger: Ledger,
-        journal: WalletJournal,
+        treasury: Treasury,
         mints: TrustedMints,
         inflight: InFlight,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ledger = ledger
-        self._journal = journal
+        self._treasury = treasury
         self._mints = mints
         self._inflight = inflight
         self._clock = clock
@@ -150,7 +150,7 @@ class Lightning:
         plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), plan_outputs(amount, keyset.id))
         invoice_id = new_invoice_id()
         target = hash_key(key_for_invoice(invoice_id)) if chosen is InvoicePurpose.CREATE else None
-        await self._journal.begin(
+        await self._treasury.begin(
             op_id=operation_id(invoice_id), kind=OpKind.LIGHTNING, purpose=chosen.value,
             mint_url=client.normalized_url, plan_json=plan.to_json(), target_key_hash=target, key_id=key_id,
         )  # fmt: skip
@@ -166,11 +166,11 @@ class Lightning:
             op = await self._reload(op.id)
         return await self._status_of(invoice_id, op, state if op.state is OpState.PLANNED else _final_state(op))
 
-    async def settle_open(self) -> int:
+    async def recover_open(self) -> int:
         """Finish every open Lightning operation the mint can settle now (paid, or long expired). For a periodic
         job: a user who paid and never asked again is still credited. Returns how many were resolved."""
         resolved = 0
-        for op in await self._journal.open_operations():
+        for op in await self._treasury.open_operations():
             if op.kind is not OpKind.LIGHTNING:
                 continue
             try:
@@ -182,15 +182,15 @@ class Lightning:
         return resolved
 
     async def close(self) -> None:
-        """Stop settlements still running (at shutdown). Safe: an interrupted one is finished by the next status
-        call or `settle_open`, from the journal (a mint answer lost this way is recovered by restore)."""
+        """Stop recoveries still running (at shutdown). Safe: an interrupted one is finished by the next status
+        call or `recover_open`, from the journal (a mint answer lost this way is recovered by restore)."""
         running = list(self._settling.values())
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
     async def _settle(self, op_id: str) -> InvoiceState:
-        """One settlement per operation at a time in this process; concurrent callers share its outcome."""
+        """One recovery per operation at a time in this process; concurrent callers share its outcome."""
         task = self._settling.get(op_id)
         if task is None:
             task = asyncio.create_task(self._settle_now(op_id))
@@ -236,7 +236,7 @@ class Lightning:
         if proofs:
             return await self._credit(op, plan, proofs)
         log.error("lightning.issued_elsewhere op=%s", op.id)
-        await self._journal.fail(op.id, "issued_elsewhere", plan.scrubbed_json())
+        await self._treasury.fail(op.id, "issued_elsewhere", plan.scrubbed_json())
         return InvoiceState.FAILED
 
     async def _restore(self, plan: MintPlan, client: MintClient) -> tuple[Proof, ...]:
@@ -245,7 +245,7 @@ class Lightning:
         return restored_proofs(outputs, await client.restore(outputs.blinded_messages), keyset)
 
     async def _credit(self, op: Operation, plan: MintPlan, proofs: tuple[Proof, ...]) -> InvoiceState:
-        account = await self._journal.complete_deposit(
+        account = await self._treasury.complete_deposit(
             op.id, to_new_proofs(proofs, op.mint_url, UNIT), plan.scrubbed_json()
         )
         if account is not None:
@@ -256,7 +256,7 @@ class Lightning:
     async def _unpaid(self, op: Operation, plan: MintPlan) -> InvoiceState:
         if plan.expires_at is None or self._clock() < plan.expires_at + EXPIRY_GRACE_S:
             return InvoiceState.UNPAID
-        await self._journal.fail(op.id, "expired", plan.scrubbed_json())
+        await self._treasury.fail(op.id, "expired", plan.scrubbed_json())
         log.info("lightning.expired op=%s", op.id)
         return InvoiceState.EXPIRED
 
@@ -270,13 +270,13 @@ class Lightning:
         return InvoiceStatus(invoice, account, op.amount_msat, api_key)
 
     async def _operation(self, invoice_id: str) -> Operation:
-        op = await self._journal.get(operation_id(invoice_id)) if invoice_id else None
+        op = await self._treasury.get(operation_id(invoice_id)) if invoice_id else None
         if op is None or op.kind is not OpKind.LIGHTNING:
             raise NotFound("unknown invoice", code="invoice_not_found")
         return op
 
     async def _reload(self, op_id: str) -> Operation:
-        op = await self._journal.get(op_id)
+        op = await self._treasury.get(op_id)
         assert op is not None, op_id
         return op
 

@@ -7,7 +7,7 @@ from typing import Any
 from app.cashu.outputs import proof_y
 from app.cashu.tokens import Proof
 from app.cashu.wallet import SwapPlan
-from app.ledger.wallet_models import HeldProof, NewProof
+from app.treasury.records import HeldProof, NewProof
 
 
 def plan_json(plan: SwapPlan, **extra: Any) -> str:

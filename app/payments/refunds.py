@@ -20,12 +20,12 @@ from app.cashu.outputs import plan_amounts
 from app.cashu.tokens import Token, decode_token, encode_token_v4
 from app.cashu.wallet import SwapPlan, execute_swap
 from app.errors import BadRequest, NodeError
-from app.ledger.wallet_models import HeldProof, RefundPlan
-from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
 from app.payments.plans import load_plan, plan_json, scrubbed, to_new_proofs, to_proof
-from app.payments.settlement import UNIT, Settlement
+from app.payments.recovery import UNIT, Recovery
+from app.treasury.records import HeldProof, RefundPlan
+from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +73,22 @@ def refund_planner(keysets: tuple[KeysetInfo, ...], mint_url: str) -> Callable[[
 
 
 class Refunds:
-    def __init__(self, journal: WalletJournal, mints: TrustedMints, inflight: InFlight, settlement: Settlement) -> None:
-        self._journal = journal
+    def __init__(self, treasury: Treasury, mints: TrustedMints, inflight: InFlight, recovery: Recovery) -> None:
+        self._treasury = treasury
         self._mints = mints
         self._inflight = inflight
-        self._settlement = settlement
+        self._recovery = recovery
 
     async def refund(self, key_id: int, *, refetch: bool = True) -> Refund:
         """The key's available balance as a token. With nothing left, the last refund token again when `refetch` (a
         reply lost on the way can be fetched once more; the token itself can be redeemed only once)."""
-        for unfinished in await self._journal.open_refunds(key_id):
-            await self._settlement.settle(unfinished)  # an earlier refund cut short is paid before a new one
+        for unfinished in await self._treasury.open_refunds(key_id):
+            await self._recovery.recover(unfinished)  # an earlier refund cut short is paid before a new one
         for client in await self._mints_by_holdings():
             keysets = await client.keysets()
             op_id = os.urandom(16).hex()
             try:
-                decided = await self._journal.begin_refund(
+                decided = await self._treasury.begin_refund(
                     op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
                     plan=refund_planner(keysets, client.url),
                 )  # fmt: skip
@@ -100,11 +100,11 @@ class Refunds:
         raise WalletShort()
 
     async def _mints_by_holdings(self) -> list[MintClient]:
-        held = {h.mint_url: h.held_sat for h in await self._journal.holdings() if h.unit == UNIT}
+        held = {h.mint_url: h.held_sat for h in await self._treasury.holdings() if h.unit == UNIT}
         return sorted(self._mints.all(), key=lambda client: -held.get(client.normalized_url, 0))
 
     async def _previous(self, key_id: int, refetch: bool) -> Refund:
-        token = await self._journal.latest_refund_token(key_id) if refetch else None
+        token = await self._treasury.latest_refund_token(key_id) if refetch else None
         if token is None:
             raise BadRequest("no balance to refund", code="no_balance")
         return Refund(token, _token_msat(token), 0)
@@ -121,23 +121,23 @@ class Refunds:
             except TokenAlreadySpent:
                 return await self._settled_instead(op_id)
             except (MintUnreachable, CashuError) as failure:
-                await self._journal.undo_refund(op_id, type(failure).__name__)
+                await self._treasury.undo_refund(op_id, type(failure).__name__)
                 raise
             user_outputs = int(extra["user_outputs"])
             token = encode_token_v4(Token(mint=client.url, unit=UNIT, proofs=proofs[:user_outputs]))
             change = to_new_proofs(proofs[user_outputs:], client.normalized_url, UNIT)
-            await self._journal.complete_refund(op_id, change, token, scrubbed(plan))
+            await self._treasury.complete_refund(op_id, change, token, scrubbed(plan))
         log.info("refund.paid op=%s msat=%d fee_sat=%d", op_id, decided.debit_msat, plan.fee)
         return Refund(token, decided.debit_msat - plan.fee * 1000, plan.fee * 1000)
 
     async def _settled_instead(self, op_id: str) -> Refund:
-        """Our own proofs were already spent: never guess, let settlement find out (a late copy of this very swap
+        """Our own proofs were already spent: never guess, let recovery find out (a late copy of this very swap
         completes it; anything else writes the proofs off and gives the key its money back)."""
         log.error("refund.inputs_already_spent op=%s", op_id)
-        op = await self._journal.get(op_id)
+        op = await self._treasury.get(op_id)
         assert op is not None
-        await self._settlement.settle(op)
-        settled = await self._journal.get(op_id)
+        await self._recovery.recover(op)
+        settled = await self._treasury.get(op_id)
         if settled is not None and settled.result:
             return Refund(
                 settled.result, _token_msat(settled.result), settled.amount_msat - _token_msat(settled.result)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from app.errors import Unauthorized
 from app.ledger.keys import hash_key
-from app.ledger.models import Account
+from app.ledger.records import Account
 from app.ledger.service import Ledger
 from app.payments.deposits import Deposit, Deposits, Purpose
 from app.payments.refunds import Refund, Refunds

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.errors import NodeError
-from app.ledger.models import Reservation
+from app.ledger.records import Reservation
 from app.ledger.service import Ledger
 from app.pricing.catalog import Catalog, PricedModel
 from app.pricing.prices import Cost, Usage, cost_of

@@ -27,8 +27,8 @@ from app.cashu.wallet import (
     plan_receive,
     plan_send,
     receive_token,
+    recover_swap,
     require_trusted_mint,
-    settle_swap,
 )
 from tests.cashu.dropping_proxy import dropping_proxy
 from tests.fixtures.mint import RunningMint
@@ -141,7 +141,7 @@ async def test_a_dropped_swap_answer_is_settled_by_checkstate_and_restore(
         with pytest.raises(SwapOutcomeUnknown):
             await execute_swap(MintClient(http, proxy_url), plan)
 
-    settlement = await settle_swap(MintClient(http, mint.url), SwapPlan.from_dict(stored))
+    settlement = await recover_swap(MintClient(http, mint.url), SwapPlan.from_dict(stored))
     assert settlement.outcome is SwapOutcome.COMPLETED
     assert sum_amounts(settlement.proofs) == 9
     assert await receive_token(MintClient(http, mint.url), Token(mint.url, settlement.proofs))
@@ -151,7 +151,7 @@ async def test_settling_an_unsent_swap_finds_nothing_happened(mint: RunningMint,
     client = MintClient(http, mint.url)
     plan = await plan_receive(client, decode_token(await mint.make_token(3)))
 
-    assert (await settle_swap(client, plan)).outcome is SwapOutcome.NOT_EXECUTED
+    assert (await recover_swap(client, plan)).outcome is SwapOutcome.NOT_EXECUTED
     assert sum_amounts(await execute_swap(client, plan)) == 3
 
 
@@ -163,7 +163,7 @@ async def test_a_token_spent_by_its_sender_first_settles_as_spent_elsewhere(
     our_plan = await plan_receive(client, token)
     await receive_token(client, token)  # the sender spends it first
 
-    settlement = await settle_swap(client, our_plan)
+    settlement = await recover_swap(client, our_plan)
 
     assert (settlement.outcome, settlement.proofs) == (SwapOutcome.SPENT_ELSEWHERE, ())
 

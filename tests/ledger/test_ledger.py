@@ -6,7 +6,7 @@ import pytest
 from app.db.database import open_database
 from app.errors import InsufficientBalance, Unauthorized
 from app.ledger.keys import hash_key
-from app.ledger.models import EntryKind
+from app.ledger.records import EntryKind
 from app.ledger.service import Ledger
 
 

@@ -7,8 +7,8 @@ import httpx
 
 from app.db.database import open_database
 from app.ledger.service import Ledger
-from app.ledger.wallet_service import WalletJournal
-from app.payments.report import WalletReport, wallet_report
+from app.treasury.report import WalletReport, wallet_report
+from app.treasury.service import Treasury
 from tests.fixtures.node import RunningNode
 
 
@@ -42,7 +42,7 @@ def books(node: RunningNode) -> WalletReport:
         db = open_database(node.settings.database_url)
         try:
             assert await Ledger(db).check() == []
-            return await wallet_report(WalletJournal(db))
+            return await wallet_report(Treasury(db))
         finally:
             await db.close()
 

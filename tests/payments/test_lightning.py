@@ -12,10 +12,8 @@ from app.cashu.errors import SwapOutcomeUnknown
 from app.db.database import open_database
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.ledger.keys import hash_key
-from app.ledger.models import EntryKind
+from app.ledger.records import EntryKind
 from app.ledger.service import Ledger
-from app.ledger.wallet_models import OpState
-from app.ledger.wallet_service import WalletJournal
 from app.payments.inflight import InFlight
 from app.payments.lightning import (
     EXPIRY_GRACE_S,
@@ -26,6 +24,8 @@ from app.payments.lightning import (
     operation_id,
 )
 from app.payments.mints import TrustedMints
+from app.treasury.records import OpState
+from app.treasury.service import Treasury
 from tests.cashu.dropping_proxy import dropping_proxy
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
@@ -34,7 +34,7 @@ from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
 @dataclass
 class Wallet:
     ledger: Ledger
-    journal: WalletJournal
+    journal: Treasury
     http: httpx.AsyncClient
 
     def lightning(
@@ -65,7 +65,7 @@ class UnpaidWhileHeld:
 async def wallet(database_url: str) -> AsyncIterator[Wallet]:
     db = open_database(database_url)
     async with httpx.AsyncClient() as http:
-        yield Wallet(Ledger(db), WalletJournal(db), http)
+        yield Wallet(Ledger(db), Treasury(db), http)
     await db.close()
 
 
@@ -156,10 +156,10 @@ async def test_unpaid_invoice_stays_open_until_paid_and_is_given_up_only_after_e
     assert await wallet.journal.open_operations() == []
 
 
-async def test_settle_open_credits_a_paid_invoice_nobody_asked_about(wallet: Wallet, mint: RunningMint) -> None:
+async def test_recover_open_credits_a_paid_invoice_nobody_asked_about(wallet: Wallet, mint: RunningMint) -> None:
     invoice = await wallet.lightning(mint.url).create_invoice(8, "create")
 
-    resolved = await wallet.lightning(mint.url).settle_open()
+    resolved = await wallet.lightning(mint.url).recover_open()
     status = await wallet.lightning(mint.url).status(invoice.invoice_id)
 
     assert resolved == 1

@@ -3,8 +3,8 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.ledger.wallet_models import MintHoldings, OpKind
-from app.ledger.wallet_service import WalletJournal
+from app.treasury.records import MintHoldings, OpKind
+from app.treasury.service import Treasury
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,10 @@ class WalletReport:
         return {**asdict(self), "mints": [asdict(m) for m in self.mints], "reconciles": self.reconciles}
 
 
-async def wallet_report(journal: WalletJournal) -> WalletReport:
-    holdings = await journal.holdings()
-    totals = await journal.totals()
-    open_ops = await journal.open_operations()
+async def wallet_report(treasury: Treasury) -> WalletReport:
+    holdings = await treasury.holdings()
+    totals = await treasury.totals()
+    open_ops = await treasury.open_operations()
     return WalletReport(
         mints=holdings,
         assets_msat=sum(h.held_sat + h.reserved_sat for h in holdings) * 1000,

@@ -4,12 +4,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from app.db.database import Database
-from app.ledger import audit, wallet
-from app.ledger.models import Account, Totals
-from app.ledger.wallet_models import HeldProof, MintHoldings, NewProof, Operation, OpKind, RefundPlan
+from app.ledger import audit
+from app.ledger.records import Account, Totals
+from app.treasury import store
+from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, RefundPlan
 
 
-class WalletJournal:
+class Treasury:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
@@ -30,47 +31,47 @@ class WalletJournal:
         key_id: int | None = None,
     ) -> Operation:
         return await self._db.run(
-            wallet.begin_operation(
+            store.begin_operation(
                 op_id=op_id, kind=kind, purpose=purpose, mint_url=mint_url, plan_json=plan_json, now=self._now(),
                 token_hash=token_hash, target_key_hash=target_key_hash, key_id=key_id,
             )
         )  # fmt: skip
 
     async def get(self, op_id: str) -> Operation | None:
-        return await self._db.run(wallet.get_operation(op_id))
+        return await self._db.run(store.get_operation(op_id))
 
     async def open_operations(self) -> list[Operation]:
-        return await self._db.run(wallet.open_operations())
+        return await self._db.run(store.open_operations())
 
     async def complete_deposit(self, op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
-        return await self._db.run(wallet.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
+        return await self._db.run(store.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
 
     async def fail(self, op_id: str, error: str, scrubbed_plan: str | None = None) -> None:
-        await self._db.run(wallet.fail_operation(op_id, error, self._now(), scrubbed_plan))
+        await self._db.run(store.fail_operation(op_id, error, self._now(), scrubbed_plan))
 
     async def begin_refund(
         self, *, op_id: str, key_id: int, mint_url: str, unit: str, plan: Callable[[list[HeldProof], int], RefundPlan]
     ) -> RefundPlan | None:
         return await self._db.run(
-            wallet.begin_refund(op_id=op_id, key_id=key_id, mint_url=mint_url, unit=unit, now=self._now(), plan=plan)
+            store.begin_refund(op_id=op_id, key_id=key_id, mint_url=mint_url, unit=unit, now=self._now(), plan=plan)
         )
 
     async def complete_refund(
         self, op_id: str, change: Sequence[NewProof], token: str, scrubbed_plan: str
     ) -> str | None:
-        return await self._db.run(wallet.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
+        return await self._db.run(store.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
 
     async def undo_refund(self, op_id: str, error: str, *, inputs_spent: bool = False) -> bool:
-        return await self._db.run(wallet.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))
+        return await self._db.run(store.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))
 
     async def open_refunds(self, key_id: int) -> list[Operation]:
         return [op for op in await self.open_operations() if op.kind is OpKind.REFUND and op.key_id == key_id]
 
     async def latest_refund_token(self, key_id: int) -> str | None:
-        return await self._db.run(wallet.latest_refund_token(key_id))
+        return await self._db.run(store.latest_refund_token(key_id))
 
     async def holdings(self) -> list[MintHoldings]:
-        return await self._db.run(wallet.holdings())
+        return await self._db.run(store.holdings())
 
     async def totals(self) -> Totals:
         return await self._db.run(audit.totals())

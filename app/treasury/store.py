@@ -10,8 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.db.database import Work
 from app.db.tables import cashu_operations, wallet_proofs
 from app.ledger.accounts import credit_in, find_by_hash, find_by_id, insert_account
-from app.ledger.models import Account, EntryKind
-from app.ledger.wallet_models import HeldProof, MintHoldings, NewProof, Operation, OpKind, OpState, RefundPlan
+from app.ledger.records import Account, EntryKind
+from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, OpState, RefundPlan
 
 HELD, RESERVED, SPENT = "held", "reserved", "spent"
 
