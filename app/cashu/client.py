@@ -31,6 +31,7 @@ _ERRORS_BY_MINT_CODE: Mapping[int, type[CashuError]] = {
 # Failures that prove the request never reached the mint, so a state-changing call did not happen.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _KEYSETS_TTL_S = 60.0
+_MAX_DETAIL_CHARS = 300  # a mint's explanation, passed on to the user; not a channel for pages of text
 
 T = TypeVar("T")
 
@@ -133,24 +134,39 @@ class MintClient:
         try:
             return _json_or_raise(response)
         except MintUnreachable as exc:
+            if response.is_client_error:
+                raise  # refused before any work (a 404, 413 or 429 from the mint or a proxy): nothing changed
             raise SwapOutcomeUnknown(f"mint {self.url} gave no usable answer") from exc
 
 
 def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; a refusal the mint explains (a NUT error code, or a 4xx with a detail) is a definite
+    CashuError; anything else is MintUnreachable (the caller knows whether that leaves an outcome unknown)."""
     data = _json_object(response)
     if response.is_success and data is not None:
         return data
-    if 400 <= response.status_code < 500 and data is not None and isinstance(data.get("code"), int):
-        raise _mint_error(data["code"], str(data.get("detail") or ""))
+    if data is not None and _is_mint_code(data.get("code")):
+        raise _mint_error(data["code"], _detail(data))
+    if response.is_client_error and data is not None and "detail" in data:
+        raise MintRejected(f"mint refused the request (HTTP {response.status_code})")
     raise MintUnreachable(f"mint answered HTTP {response.status_code}")
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _is_mint_code(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _detail(data: Mapping[str, Any]) -> str:
+    detail = data.get("detail")
+    return detail[:_MAX_DETAIL_CHARS] if isinstance(detail, str) else ""
 
 
 def _mint_error(code: int, detail: str) -> CashuError:

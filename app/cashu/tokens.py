@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,9 +15,41 @@ from app.cashu.errors import InvalidToken
 
 PREFIX_V3 = "cashuA"
 PREFIX_V4 = "cashuB"
+# Far above any token a wallet sends (256 proofs with DLEQs is about 100 KiB as cashuA); checked before decoding.
+MAX_TOKEN_CHARS = 128 * 1024
 _URI_SCHEME = "cashu:"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _POINT_HEX_LEN = 66
+_POINT_PREFIXES = ("02", "03")
+_KEYSET_ID_HEX_LENS = (16, 66)  # an 8-byte (v1 or short v2) or a full 33-byte v2 keyset id
+_AMOUNT_CEILING = 2**64  # mints count in unsigned 64-bit integers
+_MAX_NESTING = 8  # a cashuB token nests 5 deep (token, groups, group, proofs, proof, dleq)
+# Semantic tags cbor2 would decode (dates, bignums, regexes, MIME, shared references...): a cashuB token has none.
+_CBOR_SEMANTIC_TAGS = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    25,
+    28,
+    29,
+    30,
+    35,
+    36,
+    37,
+    52,
+    54,
+    100,
+    256,
+    258,
+    260,
+    261,
+    1004,
+    43000,
+    55799,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +99,7 @@ class Proof:
         witness = data.get("witness")
         return _checked_proof(
             Proof(
-                id=_hex_field(data, "id"),
+                id=_keyset_id(_hex_field(data, "id")),
                 amount=data.get("amount"),  # type: ignore[arg-type]  # checked below
                 secret=data.get("secret"),  # type: ignore[arg-type]
                 C=_hex_field(data, "C"),
@@ -96,6 +129,14 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLimits:
+    """The most one token may carry, checked while decoding: before the node stores or computes anything for it."""
+
+    max_amount: int  # in the token's unit
+    max_proofs: int
+
+
+@dataclass(frozen=True, slots=True)
 class _DecodedParts:
     mint: str
     proofs: list[Proof] = field(default_factory=list)
@@ -106,7 +147,9 @@ def sum_amounts(proofs: Iterable[Proof]) -> int:
 
 
 def normalize_mint_url(url: str) -> str:
-    """A canonical form for comparing mint URLs: lower-case scheme and host, no default port, no trailing slash."""
+    """A canonical form for comparing mint URLs: lower-case scheme and host, no default port, no trailing slash.
+
+    Raises ValueError on text urlsplit cannot parse (`http://[::1`); token mints are checked when decoded."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -124,10 +167,14 @@ def same_mint(left: str, right: str) -> bool:
     return normalize_mint_url(left) == normalize_mint_url(right)
 
 
-def decode_token(text: str) -> Token:
-    """Parse a cashuA or cashuB token (optionally as a `cashu:` URI). Raises InvalidToken on anything else."""
+def decode_token(text: str, limits: TokenLimits | None = None) -> Token:
+    """Parse a cashuA or cashuB token (optionally as a `cashu:` URI) within `limits` (none: the node's own tokens).
+
+    Raises InvalidToken, and nothing else, on any other text."""
+    if len(text) > MAX_TOKEN_CHARS:
+        raise InvalidToken(f"a cashu token is at most {MAX_TOKEN_CHARS} characters")
     text = text.strip()
-    if text.lower().startswith(_URI_SCHEME):
+    if text[: len(_URI_SCHEME)].lower() == _URI_SCHEME:
         text = text[len(_URI_SCHEME) :]
     if text.startswith(PREFIX_V3):
         token = _decode_v3(_b64decode(text[len(PREFIX_V3) :]))
@@ -135,7 +182,16 @@ def decode_token(text: str) -> Token:
         token = _decode_v4(_b64decode(text[len(PREFIX_V4) :]))
     else:
         raise InvalidToken("a cashu token starts with cashuA or cashuB")
+    if limits is not None:
+        _check_limits(token, limits)
     return token
+
+
+def _check_limits(token: Token, limits: TokenLimits) -> None:
+    if len(token.proofs) > limits.max_proofs:
+        raise InvalidToken(f"a token may carry at most {limits.max_proofs} proofs")
+    if token.amount > limits.max_amount:
+        raise InvalidToken(f"a token may be worth at most {limits.max_amount} {token.unit}")
 
 
 def encode_token_v4(token: Token) -> str:
@@ -181,7 +237,7 @@ def _b64decode(body: str) -> bytes:
 def _decode_v3(raw: bytes) -> Token:
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the interpreter's stack
         raise InvalidToken("the cashuA token is not valid JSON") from exc
     entries = data.get("token") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
@@ -199,10 +255,7 @@ def _v3_entry(entry: Any) -> _DecodedParts:
 
 
 def _decode_v4(raw: bytes) -> Token:
-    try:
-        data = cbor2.loads(raw)
-    except (cbor2.CBORDecodeError, ValueError, TypeError) as exc:
-        raise InvalidToken("the cashuB token is not valid CBOR") from exc
+    data = _cbor_loads(raw)
     groups = data.get("t") if isinstance(data, dict) else None
     if not isinstance(groups, list) or not groups:
         raise InvalidToken("the cashuB token has no keyset groups")
@@ -210,10 +263,34 @@ def _decode_v4(raw: bytes) -> Token:
     return _join_parts([_DecodedParts(_mint_field(data.get("m")), proofs)], unit=data.get("u"), memo=data.get("d"))
 
 
+def _cbor_loads(raw: bytes) -> Any:
+    """Plain CBOR only: no semantic tags, shallow, text or byte map keys once each, nothing after the token."""
+    stream = io.BytesIO(raw)
+    decoder = cbor2.CBORDecoder(
+        stream,
+        semantic_decoders=dict.fromkeys(_CBOR_SEMANTIC_TAGS, _refuse_cbor_tag),
+        tag_hook=_refuse_cbor_tag,
+        max_depth=_MAX_NESTING,
+        allow_duplicate_keys=False,
+        strict_hashable_types=True,
+    )
+    try:
+        data = decoder.decode()
+    except (cbor2.CBORError, ValueError, TypeError, OverflowError) as exc:
+        raise InvalidToken("the cashuB token is not valid CBOR") from exc
+    if stream.tell() != len(raw):
+        raise InvalidToken("the cashuB token has data after its end")
+    return data
+
+
+def _refuse_cbor_tag(*_: Any) -> Any:
+    raise ValueError("semantic tags are not part of a cashuB token")
+
+
 def _v4_group(group: Any) -> list[Proof]:
     if not isinstance(group, dict) or not isinstance(group.get("i"), bytes) or not isinstance(group.get("p"), list):
         raise InvalidToken("a cashuB keyset group needs an id and proofs")
-    keyset_id = group["i"].hex()
+    keyset_id = _keyset_id(group["i"].hex())
     return [_proof_from_cbor(keyset_id, item) for item in group["p"]]
 
 
@@ -263,19 +340,46 @@ def _join_parts(parts: Sequence[_DecodedParts], *, unit: Any, memo: Any) -> Toke
 
 
 def _checked_proof(proof: Proof) -> Proof:
-    if isinstance(proof.amount, bool) or not isinstance(proof.amount, int) or proof.amount <= 0:
-        raise InvalidToken("a proof amount must be a positive integer")
-    if not isinstance(proof.secret, str) or not proof.secret:
+    amount: Any = proof.amount
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < _AMOUNT_CEILING:
+        raise InvalidToken("a proof amount must be a positive 64-bit integer")
+    if not _is_utf8_text(proof.secret) or not proof.secret:
         raise InvalidToken("a proof needs a secret")
-    if len(proof.C) != _POINT_HEX_LEN:
+    if proof.witness is not None and not _is_utf8_text(proof.witness):
+        raise InvalidToken("a proof witness must be text")
+    if len(proof.C) != _POINT_HEX_LEN or not proof.C.startswith(_POINT_PREFIXES):
         raise InvalidToken("a proof signature must be a compressed point")
     return proof
 
 
+def _is_utf8_text(value: Any) -> bool:
+    """Text that can go on the wire: JSON may smuggle in lone surrogates, which UTF-8 cannot carry."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _keyset_id(value: str) -> str:
+    if len(value) not in _KEYSET_ID_HEX_LENS:
+        raise InvalidToken("a keyset id is 8 or 33 bytes of hex")
+    return value
+
+
 def _mint_field(value: Any) -> str:
-    if not isinstance(value, str) or urlsplit(value.strip()).scheme.lower() not in _DEFAULT_PORTS:
+    if not _is_utf8_text(value):
         raise InvalidToken("the token's mint must be an http(s) URL")
-    return value.strip()
+    try:
+        parts = urlsplit(value.strip())
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError as exc:
+        raise InvalidToken("the token's mint must be an http(s) URL") from exc
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname or not port_ok:
+        raise InvalidToken("the token's mint must be an http(s) URL")
+    return str(value).strip()
 
 
 def _hex_field(data: Mapping[str, Any], key: str) -> str:
