@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from app import __version__
+from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
@@ -153,7 +154,8 @@ async def _start_payments(
     treasury = Treasury(db)
     inflight = InFlight()
     recovery = Recovery(treasury, mints, inflight)
-    deposits = Deposits(ledger, treasury, mints, inflight, recovery)
+    limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
+    deposits = Deposits(ledger, treasury, mints, inflight, recovery, limits=limits)
     lightning = Lightning(ledger, treasury, mints, inflight)
     stack.push_async_callback(lightning.close)
     _start_periodic(

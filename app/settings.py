@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # cashu
     cashu_mints: CommaList = Field(default_factory=list)  # empty means the embedded FakeWallet mint (local runs)
     mint_timeout_s: float = 15.0
+    max_token_sat: int = Field(default=1_000_000, gt=0)  # the most one deposited token may be worth
+    max_token_proofs: int = Field(default=256, gt=0)  # the most proofs one deposited token may carry
 
     # nostr
     nsec: SecretStr = SecretStr("")

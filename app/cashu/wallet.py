@@ -6,13 +6,14 @@ Crash-safe receive, as the payments layer drives it:
     proofs = await execute_swap(client, plan)  # on SwapOutcomeUnknown (or after a crash): recover_swap(client, plan)
 """
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from app.cashu.client import MintClient
-from app.cashu.errors import MintRejected, SwapFeesExceedAmount, TokenZeroValue, UntrustedMint
+from app.cashu.errors import InvalidToken, MintRejected, SwapFeesExceedAmount, TokenZeroValue, UntrustedMint
 from app.cashu.keysets import (
     KeysetInfo,
     choose_output_keyset,
@@ -22,7 +23,7 @@ from app.cashu.keysets import (
     split_amount,
 )
 from app.cashu.messages import ProofState
-from app.cashu.outputs import OutputPlan, plan_amounts, plan_outputs, proof_y, proofs_from_signatures, restored_proofs
+from app.cashu.outputs import OutputPlan, plan_amounts, proof_y, proofs_from_signatures, restored_proofs
 from app.cashu.tokens import Proof, Token, normalize_mint_url, same_mint, sum_amounts
 
 
@@ -105,9 +106,12 @@ async def plan_receive(client: MintClient, token: Token) -> SwapPlan:
 async def plan_swap(
     client: MintClient, proofs: Sequence[Proof], *, unit: str = "sat", amounts: Sequence[int] | None = None
 ) -> SwapPlan:
-    """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two)."""
+    """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two).
+
+    Blinding runs in a worker thread: it is EC math, a few ms for the largest token the node accepts."""
     keysets = await _keysets_knowing(client, {proof.id for proof in proofs})
     inputs = expand_proof_ids(proofs, [keyset.id for keyset in keysets])
+    await _require_denominations(client, inputs)
     fee = input_fee(inputs, fee_table(keysets))
     net = sum_amounts(inputs) - fee
     if net <= 0:
@@ -116,7 +120,8 @@ async def plan_swap(
     if sum(wanted) != net:
         raise ValueError(f"output amounts must sum to {net} (inputs minus the fee of {fee})")
     output_keyset = choose_output_keyset(keysets, unit)
-    return SwapPlan(client.url, inputs, plan_amounts(wanted, output_keyset.id), fee)
+    outputs = await asyncio.to_thread(plan_amounts, wanted, output_keyset.id)
+    return SwapPlan(client.url, inputs, outputs, fee)
 
 
 async def plan_send(client: MintClient, proofs: Sequence[Proof], amount: int, *, unit: str = "sat") -> SwapPlan:
@@ -146,16 +151,17 @@ async def execute_swap(client: MintClient, plan: SwapPlan) -> tuple[Proof, ...]:
     """Send the planned swap and return our new proofs. SwapOutcomeUnknown means: call recover_swap later."""
     keyset = await client.keys(plan.outputs.keyset_id)
     signatures = await client.swap(plan.inputs, plan.outputs.blinded_messages)
-    return proofs_from_signatures(plan.outputs, signatures, keyset)
+    return await asyncio.to_thread(proofs_from_signatures, plan.outputs, signatures, keyset)
 
 
 async def recover_swap(client: MintClient, plan: SwapPlan) -> SwapRecovery:
     """Find out what became of a swap sent without an answer: NUT-07 on the inputs, NUT-09 for our outputs."""
-    states = {entry.state for entry in await client.checkstate([proof_y(proof) for proof in plan.inputs])}
+    ys = await asyncio.to_thread(lambda: [proof_y(proof) for proof in plan.inputs])  # hash_to_curve per input
+    states = {entry.state for entry in await client.checkstate(ys)}
     if ProofState.SPENT in states:
         keyset = await client.keys(plan.outputs.keyset_id)
         restored = await client.restore(plan.outputs.blinded_messages)
-        proofs = restored_proofs(plan.outputs, restored, keyset)
+        proofs = await asyncio.to_thread(restored_proofs, plan.outputs, restored, keyset)
         if proofs:
             return SwapRecovery(SwapOutcome.COMPLETED, proofs)
         return SwapRecovery(SwapOutcome.SPENT_ELSEWHERE)
@@ -179,9 +185,19 @@ async def mint_proofs(
     if not (await client.mint_quote_status(quote.quote)).paid:
         raise MintRejected("the mint quote is not paid")
     keyset = await client.keys(choose_output_keyset(await client.keysets(), unit).id)
-    plan = plan_outputs(amount, keyset.id) if amounts is None else plan_amounts(amounts, keyset.id)
+    wanted = split_amount(amount) if amounts is None else list(amounts)
+    plan = await asyncio.to_thread(plan_amounts, wanted, keyset.id)
     signatures = await client.mint(quote.quote, plan.blinded_messages)
-    return proofs_from_signatures(plan, signatures, keyset)
+    return await asyncio.to_thread(proofs_from_signatures, plan, signatures, keyset)
+
+
+async def _require_denominations(client: MintClient, proofs: Sequence[Proof]) -> None:
+    """Every proof must be worth an amount its keyset has a key for. Anything else is forged, and a huge amount
+    would have the node plan one output per bit of it."""
+    for keyset_id in dict.fromkeys(proof.id for proof in proofs):
+        keys = (await client.keys(keyset_id)).keys
+        if any(proof.amount not in keys for proof in proofs if proof.id == keyset_id):
+            raise InvalidToken(f"a proof's amount is not one of keyset {keyset_id}'s denominations")
 
 
 async def _keysets_knowing(client: MintClient, keyset_ids: set[str]) -> tuple[KeysetInfo, ...]:

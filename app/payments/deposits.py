@@ -3,6 +3,7 @@
 Every deposit is journaled with its swap plan before the swap goes out, keyed by the token's hash: the same token
 string presented again (concurrently or later) reaches the first deposit's outcome, never a second credit."""
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -17,7 +18,7 @@ from app.cashu.errors import (
     SwapOutcomeUnknown,
     TokenAlreadySpent,
 )
-from app.cashu.tokens import Token, decode_token
+from app.cashu.tokens import Token, TokenLimits, decode_token
 from app.cashu.wallet import SwapPlan, execute_swap, plan_receive
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
@@ -71,9 +72,17 @@ def _target_key_hash(purpose: Purpose, token_text: str) -> str | None:
 
 class Deposits:
     def __init__(
-        self, ledger: Ledger, treasury: Treasury, mints: TrustedMints, inflight: InFlight, recovery: Recovery
+        self,
+        ledger: Ledger,
+        treasury: Treasury,
+        mints: TrustedMints,
+        inflight: InFlight,
+        recovery: Recovery,
+        *,
+        limits: TokenLimits,
     ) -> None:
         self._ledger = ledger
+        self._limits = limits
         self._treasury = treasury
         self._mints = mints
         self._inflight = inflight
@@ -81,7 +90,7 @@ class Deposits:
 
     async def deposit(self, token_text: str, purpose: Purpose, *, key_id: int | None = None) -> Deposit:
         token_text = token_text.strip()
-        token = _decode(token_text)
+        token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         client = self._mints.client_for(token.mint)
         plan = await plan_receive(client, token)
         op_id = os.urandom(16).hex()
@@ -103,10 +112,10 @@ class Deposits:
                 log.warning("deposit.outcome_unknown op=%s", op.id)
                 raise
             except (MintUnreachable, CashuError) as failure:
-                await self._treasury.fail(op.id, _failure_code(failure), scrubbed(plan))
+                await self._treasury.fail(op.id, _failure_code(failure), await _scrubbed(plan))
                 raise
             account = await self._treasury.complete_deposit(op.id, to_new_proofs(proofs, op.mint_url, UNIT),
-                                                           scrubbed(plan))  # fmt: skip
+                                                           await _scrubbed(plan))  # fmt: skip
         if account is None:
             raise TokenAlreadySpent("this token was settled by another request meanwhile")
         credited = sum(p.amount for p in proofs) * 1000
@@ -140,11 +149,15 @@ class Deposits:
         return current
 
 
-def _decode(token_text: str) -> Token:
-    token = decode_token(token_text)
+def _decode(token_text: str, limits: TokenLimits) -> Token:
+    token = decode_token(token_text, limits)
     if token.unit != UNIT:
         raise InvalidToken(f"only {UNIT} tokens are accepted, not {token.unit}")
     return token
+
+
+async def _scrubbed(plan: SwapPlan) -> str:
+    return await asyncio.to_thread(scrubbed, plan)  # hash_to_curve per input: ms for the largest token
 
 
 def _same_destination(op: Operation, purpose: Purpose, key_id: int | None) -> bool:
