@@ -23,7 +23,8 @@ from app.cashu.tokens import Proof, normalize_mint_url
 # Mint error codes (NUT errors, as nutshell numbers them) with a specific meaning for the node.
 _ERRORS_BY_MINT_CODE: Mapping[int, type[CashuError]] = {
     10001: InvalidToken,
-    11000: TransactionUnbalanced,
+    # 11000 is not here: nutshell answers it for any transaction error, most of them about the inputs a sender
+    # chose (a witness without a spending condition, a bad amount, a secret out of criteria): a MintRejected.
     11001: TokenAlreadySpent,
     11005: TransactionUnbalanced,
     12001: KeysetUnknown,

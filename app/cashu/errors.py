@@ -66,10 +66,9 @@ class MintRejected(CashuError):
 
 
 class TransactionUnbalanced(MintRejected):
-    """Code 11000/11005: outputs do not match inputs minus fees (a stale fee or keyset in the node's plan).
+    """Code 11005: outputs do not match inputs minus fees (a stale fee or keyset in the node's plan).
 
-    Nutshell also answers 11000 for other transaction errors (e.g. "mint quote already paid"); see the detail.
-    """
+    Nutshell's generic transaction error, 11000, is a plain MintRejected: a token's sender can provoke it."""
 
     status = 500
     type = "server_error"

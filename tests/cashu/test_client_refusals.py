@@ -56,7 +56,8 @@ async def _checkstate(handler: Handler) -> None:
     [
         (400, {"detail": "Token already spent.", "code": 11001}, TokenAlreadySpent, None),
         (400, {"detail": "proofs could not be verified", "code": 10001}, InvalidToken, None),
-        (400, {"detail": "unbalanced", "code": 11000}, TransactionUnbalanced, 11000),
+        (400, {"detail": "unbalanced", "code": 11005}, TransactionUnbalanced, 11005),
+        (400, {"detail": "witness data not allowed", "code": 11000}, MintRejected, 11000),
         (400, {"detail": "keyset unknown", "code": 12001}, KeysetUnknown, 12001),
         (400, {"detail": "something else", "code": 0}, MintRejected, 0),
         (400, {"detail": "a code the node does not know", "code": 99999}, MintRejected, 99999),

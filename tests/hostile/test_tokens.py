@@ -35,17 +35,26 @@ FAST_S = 2.0  # main took 8-26 s to answer the 2^12000 token; a refusal before a
 
 def send(http: httpx.Client, node: RunningNode, entry: str, token: str, key: str) -> httpx.Response:
     """One token into one of the node's four ways of taking ecash."""
+    return http.post(**request_for(node, entry, token, key))
+
+
+def request_for(node: RunningNode, entry: str, token: str, key: str) -> dict[str, Any]:
+    """The POST that hands `token` to the node through `entry` (`key` pays for top-ups)."""
     if entry == "create":
-        return http.post(node.url + "/balance/create", json={"cashu_token": token})
+        return {"url": node.url + "/balance/create", "json": {"cashu_token": token}}
     if entry == "topup":
-        return http.post(node.url + "/balance/topup", json={"cashu_token": token}, headers=_bearer(key))
+        return {"url": node.url + "/balance/topup", "json": {"cashu_token": token}, "headers": _bearer(key)}
     if entry == "bearer":
-        return http.post(node.url + "/chat/completions", json=CHAT, headers=_bearer(token))
-    return http.post(node.url + "/chat/completions", json=CHAT, headers={"x-cashu": token})
+        return {"url": node.url + "/chat/completions", "json": CHAT, "headers": _bearer(token)}
+    return {"url": node.url + "/chat/completions", "json": CHAT, "headers": {"x-cashu": _header_bytes(token)}}
 
 
-def _bearer(credential: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {credential}"}
+def _bearer(credential: str) -> dict[str, bytes]:
+    return {"authorization": b"Bearer " + _header_bytes(credential)}
+
+
+def _header_bytes(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")  # as a hostile client sends it, not as httpx would refuse it
 
 
 def journal(node: RunningNode) -> list[dict[str, Any]]:
