@@ -123,7 +123,12 @@ async def _one_case(
     entry = rng.choice(ENTRY_POINTS)
     if entry in ("bearer", "x-cashu") and not _fits_a_header(text):
         entry = rng.choice(("create", "topup"))
-    response = await http.post(**request_for(node, entry, text, key))
+    try:
+        response = await http.post(**request_for(node, entry, text, key))
+    except httpx.TransportError as broken:  # the node dropped the connection, or never answered
+        run.cases += 1
+        run.server_errors.append(f"{name} via {entry}: {type(broken).__name__} {text[:300]}")
+        return
     run.cases += 1
     run.statuses[response.status_code] += 1
     run.by_mutation[name] += 1
