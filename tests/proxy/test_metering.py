@@ -11,7 +11,7 @@ def _call(wants_usage: bool) -> SseMeter:
     body: dict[str, object] = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "abcdefgh"}]}
     if wants_usage:
         body["stream_options"] = {"include_usage": True}
-    return SseMeter(parse_call(Endpoint.CHAT, orjson.dumps(body), 100))
+    return SseMeter(parse_call(Endpoint.CHAT, orjson.dumps(body)).bounded(None, 100))
 
 
 def _event(payload: object) -> bytes:
@@ -28,7 +28,7 @@ STREAM = _chunk("") + _chunk("hel") + _chunk("lo ") + _chunk("you") + USAGE + b"
 
 def _feed_in_pieces(meter: SseMeter, data: bytes, size: int) -> bytes:
     out = b"".join(meter.feed(data[i : i + size]) for i in range(0, len(data), size))
-    return out + meter.leftover()
+    return out + meter.flush()
 
 
 def test_events_torn_across_reads_reach_the_client_whole_and_usage_is_read() -> None:
