@@ -88,13 +88,15 @@ def tokens_in(text: str) -> int:
 
 
 def usage_of_json_reply(call: LlmCall, body: bytes) -> Usage:
-    """Usage of a reply labelled JSON; one that is really an event stream is metered as one."""
+    """Usage of a reply labelled JSON: its believable usage, else its generated text; a body that is really an
+    event stream is metered as one."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        payload = None
         if body.lstrip().startswith(b"data:"):
             return _usage_of_events(call, body)
+        # delivered but unreadable here: every byte is taken for generated text (the reservation caps it)
+        return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=-(-len(body) // CHARS_PER_TOKEN))
     reported = usage_from_payload(payload)
     if reported is not None:
         return reported
