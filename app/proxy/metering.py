@@ -129,6 +129,7 @@ class SseMeter:
         self._text_events = 0
         self._text_chars = 0
         self.usage: Usage | None = None
+        self.over_budget = False  # once True, nothing more is delivered
 
     def feed(self, chunk: bytes) -> bytes:
         self._bytes += len(chunk)
@@ -142,19 +143,30 @@ class SseMeter:
         self._pending = data[end + 2 :]
         complete = data[: end + 2]
         events = complete.split(_EVENT_END)[:-1]
-        kept = [event for event in events if self._observe(event)]
+        kept = self._within_budget(events)
         if len(kept) == len(events):
             return complete
         return b"".join(event + _EVENT_END for event in kept)
 
+    def _within_budget(self, events: list[bytes]) -> list[bytes]:
+        """The events to deliver: all that are observed and kept, up to the one that outgrows the budget."""
+        kept: list[bytes] = []
+        for event in events:
+            if self.over_budget:
+                break
+            keep = self._observe(event)
+            self.over_budget = self._outgrown()
+            if keep and not self.over_budget:
+                kept.append(event)
+        return kept
+
     def flush(self) -> bytes:
         """The last event when the upstream ended without its blank line: metered, and delivered whole."""
         tail, self._pending = self._pending.strip(b"\n"), b""
-        if not tail or not self._observe(tail):
-            return b""
-        return tail + _EVENT_END
+        kept = self._within_budget([tail] if tail else [])
+        return kept[0] + _EVENT_END if kept else b""
 
-    def over_budget(self) -> bool:
+    def _outgrown(self) -> bool:
         """True once the stream has produced more than the reservation can pay for (with slack)."""
         if self._bytes > self._byte_ceiling:
             return True

@@ -46,14 +46,16 @@ class MeteredStream:
             async with aclosing(self._reply.chunks()) as chunks:
                 async for chunk in chunks:
                     events = self._meter.feed(chunk)
-                    if self._meter.over_budget():
-                        yield self._cut()
-                        return
                     if events:
                         yield events
+                    if self._meter.over_budget:
+                        yield self._cut()
+                        return
             tail = self._meter.flush()
             if tail:
                 yield tail
+            if self._meter.over_budget:
+                yield self._cut()
         except NodeError as failure:
             yield error_event(failure)
         finally:
