@@ -79,7 +79,7 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
     if not isinstance(model, str) or not model:
         raise BadRequest("`model` is required and must be a string", param="model")
     generates = endpoint is not Endpoint.EMBEDDINGS
-    stream = generates and optional_bool(payload, "stream")
+    stream = generates and optional_bool(payload.get("stream"), "stream")
     wants_usage = generates and _wants_usage(payload)
     max_tokens_field, max_tokens = _max_tokens(payload) if generates else ("max_tokens", None)
     prompt_text, non_text_parts = _prompt(endpoint, payload)
@@ -109,21 +109,21 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _wants_usage(payload: dict[str, Any]) -> bool:
-    options = optional_object(payload, "stream_options")
-    return optional_bool(options, "include_usage") if options else False
+    options = optional_object(payload.get("stream_options"), "stream_options")
+    return optional_bool(options.get("include_usage"), "stream_options.include_usage")
 
 
 def _max_tokens(payload: dict[str, Any]) -> tuple[str, int | None]:
-    newer = optional_int(payload, "max_completion_tokens", minimum=0)
-    older = optional_int(payload, "max_tokens", minimum=0)
+    newer = optional_int(payload.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
+    older = optional_int(payload.get("max_tokens"), "max_tokens", minimum=0)
     return ("max_completion_tokens", newer) if newer is not None else ("max_tokens", older)
 
 
 def _choices(endpoint: Endpoint, payload: dict[str, Any]) -> int:
-    n = optional_int(payload, "n", minimum=1, maximum=MAX_CHOICES) or 1
+    n = optional_int(payload.get("n"), "n", minimum=1, maximum=MAX_CHOICES) or 1
     if endpoint is not Endpoint.COMPLETIONS:
         return n
-    best_of = optional_int(payload, "best_of", minimum=0, maximum=MAX_BEST_OF) or 1
+    best_of = optional_int(payload.get("best_of"), "best_of", minimum=0, maximum=MAX_BEST_OF) or 1
     return max(n, best_of)
 
 

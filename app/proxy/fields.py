@@ -37,9 +37,8 @@ def _json_type(value: Any) -> str:
     return _JSON_TYPE_NAMES.get(type(value), "a value of another type")
 
 
-def optional_bool(payload: dict[str, Any], name: str) -> bool:
+def optional_bool(value: Any, name: str) -> bool:
     """A boolean or null/absent (False): `"stream": "true"` is refused, as OpenAI refuses it."""
-    value = payload.get(name)
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -49,8 +48,7 @@ def optional_bool(payload: dict[str, Any], name: str) -> bool:
     return value
 
 
-def optional_object(payload: dict[str, Any], name: str) -> dict[str, Any]:
-    value = payload.get(name)
+def optional_object(value: Any, name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -60,9 +58,8 @@ def optional_object(payload: dict[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def optional_int(payload: dict[str, Any], name: str, minimum: int, maximum: int | None = None) -> int | None:
+def optional_int(value: Any, name: str, minimum: int, maximum: int | None = None) -> int | None:
     """An integer within [minimum, maximum], or None when absent or null; booleans and floats are not integers."""
-    value = payload.get(name)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):

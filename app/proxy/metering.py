@@ -41,7 +41,7 @@ def usage_from_payload(payload: Any) -> Usage | None:
     if not isinstance(usage, dict):
         return None
     prompt = _token_count(usage.get("prompt_tokens"))
-    completion = _token_count(usage.get("completion_tokens", 0))
+    completion = _token_count(usage.get("completion_tokens") if usage.get("completion_tokens") is not None else 0)
     if prompt is None or completion is None:
         log.warning("metering.usage_rejected: the upstream reported usage that is not a sane token count")
         return None
