@@ -70,11 +70,20 @@ def _unterminated_event(body: dict[str, Any], switches: Switches, generation: ge
 
 def _endless_stream(body: dict[str, Any], switches: Switches, generation: gen.Generation, chat: bool) -> Reply:
     completion_id = shapes.next_id("chatcmpl" if chat else "cmpl")
+    chunk: dict[str, Any]
     if chat:
-        return EndlessStream(
-            sse_event(shapes.chat_chunk(completion_id, generation.model, {"content": shapes.TOKEN}, None))
-        )
-    return EndlessStream(sse_event(shapes.text_completion(generation.model, shapes.TOKEN, None, None, completion_id)))
+        chunk = shapes.chat_chunk(completion_id, generation.model, {"content": shapes.TOKEN}, None)
+    else:
+        chunk = shapes.text_completion(generation.model, shapes.TOKEN, None, None, completion_id)
+    return EndlessStream(sse_event(chunk))
+
+
+def _endless_json(body: dict[str, Any], switches: Switches, generation: gen.Generation, chat: bool) -> Reply:
+    """A JSON completion whose text never ends."""
+    one_token = replace(generation, tokens=1)
+    opening = gen.chat_object(one_token) if chat else gen.text_object(one_token)
+    head = orjson.dumps(opening).partition(shapes.TOKEN.encode())[0]
+    return EndlessStream(shapes.TOKEN.encode(), first=head, content_type=b"application/json")
 
 
 def _traceback_500(body: dict[str, Any], switches: Switches, generation: gen.Generation, chat: bool) -> Reply:
@@ -111,6 +120,7 @@ _CASES: dict[str, Case] = {
     "stream_for_json": _stream_for_json,
     "unterminated_event": _unterminated_event,
     "endless_stream": _endless_stream,
+    "endless_json": _endless_json,
     "traceback_500": _traceback_500,
     "html_404": _html_404,
     "redirect_307": _redirect_307,

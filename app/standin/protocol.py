@@ -180,8 +180,10 @@ class HttpConnection(asyncio.Protocol):
 
     async def _stream_endlessly(self, reply: EndlessStream) -> None:
         """Ends only with the connection (connection_lost cancels this task); waits while the reader lags."""
-        self._write(stream_head(keep_alive=False))
-        batch = http_chunk(reply.event) * 16
+        self._write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n\r\n" % reply.content_type)
+        if reply.first:
+            self._write(http_chunk(reply.first))
+        batch = http_chunk(reply.repeated) * 16
         while self._transport is not None and not self._transport.is_closing():
             await self._writable.wait()
             self._write(batch)

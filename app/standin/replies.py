@@ -31,9 +31,12 @@ class StreamReply:
 
 @dataclass(frozen=True, slots=True)
 class EndlessStream:
-    """The same SSE event, written as fast as the reader takes it, until the reader hangs up."""
+    """`first`, then `repeated` as fast as the reader takes it until the reader hangs up, in one chunked 200 reply
+    (an event stream, unless `content_type` says otherwise)."""
 
-    event: bytes
+    repeated: bytes
+    first: bytes = b""
+    content_type: bytes = b"text/event-stream; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ HOSTILE_CASES = frozenset(
         "stream_for_json",  # an event stream although the request did not ask for one
         "unterminated_event",  # the whole completion in one last event without its closing blank line, no [DONE]
         "endless_stream",  # content events forever, whatever max_tokens says
+        "endless_json",  # a JSON completion whose text never ends
         "traceback_500",  # a 500 whose JSON body carries a traceback, paths and keys
         "html_404",  # an HTML error page
         "redirect_307",  # a redirect to another URL (a client that follows re-POSTs the prompt there)

@@ -175,6 +175,14 @@ def test_the_sdk_sees_a_cut_off_stream_as_an_error(node: RunningNode) -> None:
     charged(node, key, RESERVED_PROMPT_MSAT + 4 * 2)
 
 
+def test_an_endless_json_reply_is_cut_off_and_costs_nothing_as_none_of_it_was_delivered(node: RunningNode) -> None:
+    key = create_key(node, GRANT)
+    reply = post(node, key, chat("endless_json", max_tokens=8))
+
+    assert reply.status_code == 502 and reply.json()["error"]["code"] == "upstream_reply_too_large"
+    untouched(node, key)
+
+
 def test_an_upstream_500_leaks_nothing_and_costs_nothing(node: RunningNode) -> None:
     key = create_key(node, GRANT)
     reply = post(node, key, chat("traceback_500"))

@@ -49,6 +49,18 @@ def test_endless_stream_keeps_going_past_max_tokens(standin_url: str) -> None:
     assert b"text/event-stream" in received.partition(b"\r\n\r\n")[0]
 
 
+def test_endless_json_is_a_chunked_json_body_that_never_closes_its_text(standin_url: str) -> None:
+    request = post_request("/v1/chat/completions", chat_body("endless_json", max_tokens=1))
+    with socket.create_connection(address(standin_url), timeout=3) as sock:
+        sock.sendall(request)
+        received = b""
+        while received.count(b"hi ") < 1000:
+            received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"content-type: application/json" in head and b"transfer-encoding: chunked" in head
+    assert b'"message":{"role":"assistant","content":"' in body
+
+
 def test_error_cases_speak_real_http(standin_url: str) -> None:
     crashed = httpx.post(f"{standin_url}/chat/completions", json=chat_body("traceback_500"))
     html = httpx.post(f"{standin_url}/chat/completions", json=chat_body("html_404"))
