@@ -2,6 +2,7 @@
 produced; and how far a reply may grow before the node cuts it off."""
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -111,8 +112,9 @@ def _usage_of_events(call: LlmCall, body: bytes) -> Usage:
 
 
 class SseMeter:
-    """Follows an SSE stream event by event: notes `usage`, counts the generated text (cheaply bounded by the bytes
-    of the events that may carry it, parsed only when that bound passes the budget or no usage came), and drops the
+    """Follows an SSE stream event by event: notes `usage`, counts the generated text (bounded from above by the
+    bytes of the events that may carry it, then by the raw bytes of their text values; parsed only when both bounds
+    pass the budget or no usage came), and drops the
     usage-only event when the node, not the client, asked for it. Returns only complete events, so the client never
     sees a torn one."""
 
@@ -124,7 +126,9 @@ class SseMeter:
         self._pending = b""
         self._bytes = 0
         self._texts: list[bytes] = []
-        self._text_bytes = 0
+        self._text_bytes = 0  # bytes of the events in _texts
+        self._bounded = 0  # events of _texts whose text values' raw bytes are in _raw_text_bytes
+        self._raw_text_bytes = 0
         self._counted = 0  # events of _texts already parsed into the two counts below
         self._text_events = 0
         self._text_chars = 0
@@ -143,13 +147,15 @@ class SseMeter:
         self._pending = data[end + 2 :]
         complete = data[: end + 2]
         events = complete.split(_EVENT_END)[:-1]
-        kept = self._within_budget(events)
+        kept = self._within_budget(events, len(complete))
         if len(kept) == len(events):
             return complete
         return b"".join(event + _EVENT_END for event in kept)
 
-    def _within_budget(self, events: list[bytes]) -> list[bytes]:
+    def _within_budget(self, events: list[bytes], size: int) -> list[bytes]:
         """The events to deliver: all that are observed and kept, up to the one that outgrows the budget."""
+        if self._cannot_outgrow(len(events), size):
+            return [event for event in events if self._observe(event)]
         kept: list[bytes] = []
         for event in events:
             if self.over_budget:
@@ -163,16 +169,29 @@ class SseMeter:
     def flush(self) -> bytes:
         """The last event when the upstream ended without its blank line: metered, and delivered whole."""
         tail, self._pending = self._pending.strip(b"\n"), b""
-        kept = self._within_budget([tail] if tail else [])
+        kept = self._within_budget([tail] if tail else [], len(tail))
         return kept[0] + _EVENT_END if kept else b""
+
+    def _cannot_outgrow(self, events: int, size: int) -> bool:
+        """True when `events` more events of `size` bytes in all stay within the budget whatever they hold."""
+        ceiling = self._token_ceiling
+        return (
+            self._bytes <= self._byte_ceiling
+            and len(self._texts) + events <= ceiling
+            and self._text_bytes + size <= ceiling * CHARS_PER_TOKEN
+        )
 
     def _outgrown(self) -> bool:
         """True once the stream has produced more than the reservation can pay for (with slack)."""
         if self._bytes > self._byte_ceiling:
             return True
-        ceiling = self._token_ceiling
-        if len(self._texts) <= ceiling and self._text_bytes <= ceiling * CHARS_PER_TOKEN:
-            return False  # the events' bytes bound their text from above: no need to parse them yet
+        ceiling, few_events = self._token_ceiling, len(self._texts) <= self._token_ceiling
+        if few_events and self._text_bytes <= ceiling * CHARS_PER_TOKEN:
+            return False  # the events' bytes bound their text from above
+        if few_events:
+            self._bound_new_texts()
+            if self._raw_text_bytes <= ceiling * CHARS_PER_TOKEN:
+                return False  # so do the raw bytes of their text values, a closer bound found without parsing
         self._count_new_texts()
         return max(self._text_events, -(-self._text_chars // CHARS_PER_TOKEN)) > ceiling
 
@@ -189,6 +208,11 @@ class SseMeter:
             return True
         self.usage = usage
         return not (self._strip_usage_event and isinstance(payload, dict) and payload.get("choices") == [])
+
+    def _bound_new_texts(self) -> None:
+        for event in self._texts[self._bounded :]:
+            self._raw_text_bytes += sum(map(len, _TEXT_VALUES.findall(event)))
+        self._bounded = len(self._texts)
 
     def _count_new_texts(self) -> None:
         for event in self._texts[self._counted :]:
@@ -216,6 +240,9 @@ class SseMeter:
 # Keys of the fields that carry generated text, however the JSON around them is spaced (an event that matches is
 # only parsed when its text needs counting).
 _TEXT_MARKERS = (b'"content"', b'"text"', b'"arguments"', b'"reasoning')
+# The raw bytes of every string value under those keys, anywhere in the event: never fewer than the characters the
+# meter counts (escapes and UTF-8 only shrink when decoded), so a cheap upper bound that spares parsing each event.
+_TEXT_VALUES = re.compile(rb'"(?:content|text|arguments|reasoning|reasoning_content)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _payload_of(event: bytes) -> Any:

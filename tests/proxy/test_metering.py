@@ -115,3 +115,22 @@ def test_usage_of_a_json_reply_that_is_really_a_stream_or_unreadable() -> None:
     assert usage_of_json_reply(call, _chunk("hello") + _chunk("world")) == Usage(2, 3)
     unreadable = b'{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 1e400}}'
     assert usage_of_json_reply(call, unreadable) == Usage(2, -(-len(unreadable) // 4))
+
+
+def _budget_meter(max_tokens: int) -> SseMeter:
+    body = {"model": "m", "stream": True, "max_tokens": max_tokens}
+    return SseMeter(parse_call(Endpoint.CHAT, orjson.dumps(body)).bounded(None, 1000))
+
+
+def test_bulky_events_with_little_text_are_not_cut() -> None:
+    meter = _budget_meter(4)  # ceiling: 24 tokens, 96 characters
+    logprobs = {"content": [{"token": "a", "logprob": -0.1, "top_logprobs": [{"token": "b" * 40}] * 20}]}
+    event = _event({"choices": [{"index": 0, "delta": {"content": "a"}, "logprobs": logprobs}]})
+    stream = event * 4 + _chunk("") * 100  # empty keep-alive chunks: many events, no text
+    assert _feed_in_pieces(meter, stream, 300) == stream and not meter.over_budget
+
+
+def test_text_hidden_in_escapes_is_still_counted_for_the_cut() -> None:
+    meter = _budget_meter(4)
+    out = meter.feed(_chunk('\\"}' * 20) * 3)
+    assert meter.over_budget and out == _chunk('\\"}' * 20)  # 60 + 60 characters pass 96
