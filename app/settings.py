@@ -6,7 +6,7 @@ Names follow Routstr's node where it has one, so its operators can move over unc
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
@@ -43,7 +43,12 @@ class Settings(BaseSettings):
     default_prompt_msat_per_mtok: int = 1_000_000
     default_completion_msat_per_mtok: int = 3_000_000
     btc_usd_rate: float = 100_000.0  # fallback when no rate source answers
-    default_max_tokens: int = 4096  # reserve for this many completion tokens when the request names no limit
+    # The most completion tokens one choice may reserve: a request without max_tokens reserves
+    # min(this, the model's context length - its prompt); a larger max_tokens is refused when the model's context
+    # length is unknown. DEFAULT_MAX_TOKENS, its former name, is still read.
+    max_completion_tokens: int = Field(
+        16384, gt=0, validation_alias=AliasChoices("max_completion_tokens", "default_max_tokens")
+    )
     max_request_bytes: int = 4 * 1024 * 1024
 
     # metering

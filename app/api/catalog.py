@@ -14,7 +14,7 @@ router = APIRouter()
 @router.get("/v1/models")
 async def list_models(node: NodeDep) -> Response:
     btc_usd = await node.rates.btc_usd()
-    return json_response(node.catalog.current().as_openai_list(btc_usd, node.settings.default_max_tokens))
+    return json_response(node.catalog.current().as_openai_list(btc_usd, node.settings.max_completion_tokens))
 
 
 @router.get("/models", include_in_schema=False)

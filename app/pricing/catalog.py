@@ -16,6 +16,7 @@ from app.pricing.prices import (
     msat_per_mtok_to_usd_per_token,
     usd_per_mtok_to_msat,
 )
+from app.upstream.model_list import UpstreamModel
 
 
 class InvalidPriceConfig(ValueError):
@@ -34,6 +35,7 @@ class PricedModel:
     price: Price
     created: int
     owned_by: str
+    context_length: int | None = None  # prompt plus completion tokens, when the upstream says
 
 
 def parse_model_prices(raw: str, btc_usd: float) -> dict[str, Price]:
@@ -67,15 +69,12 @@ class Catalog:
         self._models = {m.id: m for m in models}
 
     @classmethod
-    def build(cls, upstream_models: Iterable[Mapping[str, Any]], policy: PricingPolicy) -> "Catalog":
+    def build(cls, upstream_models: Iterable[UpstreamModel], policy: PricingPolicy) -> "Catalog":
         priced: dict[str, PricedModel] = {}
-        for raw in upstream_models:
-            model_id = str(raw.get("id", ""))
-            price = policy.configured.get(model_id, policy.default)
-            if model_id and price is not None:
-                priced[model_id] = PricedModel(
-                    model_id, price, int(raw.get("created", 0)), str(raw.get("owned_by", ""))
-                )
+        for model in upstream_models:
+            price = policy.configured.get(model.id, policy.default)
+            if price is not None:
+                priced[model.id] = PricedModel(model.id, price, model.created, model.owned_by, model.context_length)
         for model_id, price in policy.configured.items():
             priced.setdefault(model_id, PricedModel(model_id, price, 0, "node"))
         return cls(priced.values())
@@ -89,16 +88,18 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._models)
 
-    def as_openai_list(self, btc_usd: float, default_max_tokens: int) -> dict[str, Any]:
-        return {"object": "list", "data": [_describe(m, btc_usd, default_max_tokens) for m in self._models.values()]}
+    def as_openai_list(self, btc_usd: float, max_completion_tokens: int) -> dict[str, Any]:
+        data = [_describe(m, btc_usd, max_completion_tokens) for m in self._models.values()]
+        return {"object": "list", "data": data}
 
 
-def _describe(model: PricedModel, btc_usd: float, max_tokens: int) -> dict[str, Any]:
+def _describe(model: PricedModel, btc_usd: float, operator_limit: int) -> dict[str, Any]:
     """OpenAI's model object plus `pricing` (USD per token) and `sats_pricing` (sats per token), as Routstr's
-    clients read them."""
+    clients read them; `max_completion_cost` is what a request without max_tokens reserves for its completion."""
     prompt, completion = model.price.prompt_msat_per_mtok, model.price.completion_msat_per_mtok
+    max_tokens = min(operator_limit, model.context_length or operator_limit)
     max_completion_msat = math.ceil(completion * max_tokens / 1_000_000)
-    return {
+    described = {
         "id": model.id,
         "object": "model",
         "created": model.created,
@@ -117,3 +118,6 @@ def _describe(model: PricedModel, btc_usd: float, max_tokens: int) -> dict[str, 
             "max_completion_cost": max_completion_msat / 1000,
         },
     }
+    if model.context_length is not None:
+        described["context_length"] = model.context_length
+    return described

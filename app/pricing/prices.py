@@ -29,6 +29,11 @@ class Cost:
     def total_msat(self) -> Msat:
         return Msat(self.input_msat + self.output_msat)
 
+    def capped(self, limit_msat: int) -> "Cost":
+        """At most `limit_msat` in total; the prompt side is kept first, the completion side takes the rest."""
+        input_msat = min(self.input_msat, limit_msat)
+        return Cost(Msat(input_msat), Msat(min(self.output_msat, limit_msat - input_msat)))
+
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)

@@ -1,7 +1,7 @@
-"""One paid LLM call as the node sees it: only the fields it needs are parsed; the body goes upstream untouched,
-except that streams ask the upstream for usage."""
+"""One paid LLM call as the node sees it: only the fields it needs are parsed (and type-checked as OpenAI does); the
+body goes upstream untouched, except that streams ask the upstream for usage."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -9,6 +9,7 @@ import orjson
 
 from app.errors import BadRequest
 from app.pricing.prices import Usage
+from app.proxy.fields import MAX_BEST_OF, MAX_CHOICES, InvalidValue, optional_bool, optional_int, optional_object
 
 
 class Endpoint(StrEnum):
@@ -20,6 +21,9 @@ class Endpoint(StrEnum):
 # Reservations assume at least one token per this many UTF-8 bytes of prompt: an upper bound for most text, so that
 # the reservation, not the balance left over, covers the prompt.
 RESERVE_BYTES_PER_TOKEN = 3
+# Images, audio and files are priced by the upstream in tokens the node cannot count from their bytes: each such
+# part reserves this many prompt tokens (a high-detail image is about 1,100 on OpenAI's vision models).
+RESERVE_TOKENS_PER_NON_TEXT_PART = 2048
 # Best guess when the upstream reports no usage: about four characters per token.
 CHARS_PER_TOKEN = 4
 
@@ -30,58 +34,97 @@ class LlmCall:
     model: str
     stream: bool
     client_wants_usage: bool  # stream_options.include_usage as the client sent it
-    max_completion_tokens: int
+    requested_max_tokens: int | None  # max_completion_tokens or max_tokens as the client sent it
+    max_tokens_field: str  # which of the two it was
+    choices: int  # completions generated for the request: `n`, or `best_of` when larger
     prompt_chars: int
     prompt_bytes: int
+    non_text_parts: int
     forward_body: bytes
+    max_completion_tokens: int = 0  # per choice; set by `bounded` once the model's limits are known
+
+    def bounded(self, context_length: int | None, operator_limit: int) -> "LlmCall":
+        """The call with its completion budget: what the client asked for, refused above the model's limit (its
+        context length when known, else the operator's), or the most the upstream could produce."""
+        limit = context_length if context_length is not None else operator_limit
+        if self.requested_max_tokens is None:
+            room = limit if context_length is None else context_length - self.estimated_prompt_tokens()
+            return replace(self, max_completion_tokens=max(0, min(room, operator_limit)))
+        if self.requested_max_tokens > limit:
+            raise InvalidValue(
+                f"'{self.max_tokens_field}' is too large: {self.requested_max_tokens}. "
+                f"This model supports at most {limit} completion tokens.",
+                param=self.max_tokens_field,
+            )
+        return replace(self, max_completion_tokens=self.requested_max_tokens)
+
+    @property
+    def completion_budget(self) -> int:
+        """Completion tokens the reservation pays for, over all choices."""
+        return 0 if self.endpoint is Endpoint.EMBEDDINGS else self.max_completion_tokens * self.choices
 
     def max_usage(self) -> Usage:
-        prompt = -(-self.prompt_bytes // RESERVE_BYTES_PER_TOKEN)
-        completion = 0 if self.endpoint is Endpoint.EMBEDDINGS else self.max_completion_tokens
-        return Usage(prompt_tokens=prompt, completion_tokens=completion)
+        prompt = (
+            -(-self.prompt_bytes // RESERVE_BYTES_PER_TOKEN) + self.non_text_parts * RESERVE_TOKENS_PER_NON_TEXT_PART
+        )
+        return Usage(prompt_tokens=prompt, completion_tokens=self.completion_budget)
 
     def estimated_prompt_tokens(self) -> int:
         return -(-self.prompt_chars // CHARS_PER_TOKEN)
 
 
-def parse_call(endpoint: Endpoint, body: bytes, default_max_tokens: int) -> LlmCall:
+def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
+    payload = _json_object(body)
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("`model` is required and must be a string", param="model")
+    generates = endpoint is not Endpoint.EMBEDDINGS
+    stream = generates and optional_bool(payload.get("stream"), "stream")
+    wants_usage = generates and _wants_usage(payload)
+    max_tokens_field, max_tokens = _max_tokens(payload) if generates else ("max_tokens", None)
+    prompt_text, non_text_parts = _prompt(endpoint, payload)
+    return LlmCall(
+        endpoint=endpoint,
+        model=model,
+        stream=stream,
+        client_wants_usage=wants_usage,
+        requested_max_tokens=max_tokens,
+        max_tokens_field=max_tokens_field,
+        choices=_choices(endpoint, payload) if generates else 1,
+        prompt_chars=len(prompt_text),
+        prompt_bytes=len(prompt_text.encode()),
+        non_text_parts=non_text_parts,
+        forward_body=_with_usage_requested(payload) if stream and not wants_usage else body,
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a JSON object")
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("`model` is required and must be a string", param="model")
-    stream = payload.get("stream") is True and endpoint is not Endpoint.EMBEDDINGS
-    wants_usage = _wants_usage(payload)
-    prompt_text = _prompt_text(endpoint, payload)
-    return LlmCall(
-        endpoint=endpoint,
-        model=model,
-        stream=stream,
-        client_wants_usage=wants_usage,
-        max_completion_tokens=_max_tokens(payload, default_max_tokens),
-        prompt_chars=len(prompt_text),
-        prompt_bytes=len(prompt_text.encode()),
-        forward_body=_with_usage_requested(payload) if stream and not wants_usage else body,
-    )
+    return payload
 
 
 def _wants_usage(payload: dict[str, Any]) -> bool:
-    options = payload.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
+    options = optional_object(payload.get("stream_options"), "stream_options")
+    return optional_bool(options.get("include_usage"), "stream_options.include_usage")
 
 
-def _max_tokens(payload: dict[str, Any], default: int) -> int:
-    for field in ("max_completion_tokens", "max_tokens"):
-        value = payload.get(field)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value < 0:
-                raise BadRequest(f"`{field}` must not be negative", param=field)
-            return value
-    return default
+def _max_tokens(payload: dict[str, Any]) -> tuple[str, int | None]:
+    newer = optional_int(payload.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
+    older = optional_int(payload.get("max_tokens"), "max_tokens", minimum=0)
+    return ("max_completion_tokens", newer) if newer is not None else ("max_tokens", older)
+
+
+def _choices(endpoint: Endpoint, payload: dict[str, Any]) -> int:
+    n = optional_int(payload.get("n"), "n", minimum=1, maximum=MAX_CHOICES) or 1
+    if endpoint is not Endpoint.COMPLETIONS:
+        return n
+    best_of = optional_int(payload.get("best_of"), "best_of", minimum=0, maximum=MAX_BEST_OF) or 1
+    return max(n, best_of)
 
 
 def _with_usage_requested(payload: dict[str, Any]) -> bytes:
@@ -90,16 +133,15 @@ def _with_usage_requested(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
-def _prompt_text(endpoint: Endpoint, payload: dict[str, Any]) -> str:
-    if endpoint is Endpoint.CHAT:
-        messages = payload.get("messages")
-        return "".join(_message_text(m) for m in messages) if isinstance(messages, list) else ""
-    source = payload.get("prompt" if endpoint is Endpoint.COMPLETIONS else "input")
-    return _text_of(source)
-
-
-def _message_text(message: Any) -> str:
-    return _text_of(message.get("content")) if isinstance(message, dict) else ""
+def _prompt(endpoint: Endpoint, payload: dict[str, Any]) -> tuple[str, int]:
+    """The prompt's text (message contents and tool definitions) and how many non-text parts it carries."""
+    if endpoint is not Endpoint.CHAT:
+        return _text_of(payload.get("prompt" if endpoint is Endpoint.COMPLETIONS else "input")), 0
+    messages = payload.get("messages")
+    contents = [m.get("content") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    tools = payload.get("tools")
+    tools_text = orjson.dumps(tools).decode() if isinstance(tools, list) else ""
+    return "".join(map(_text_of, contents)) + tools_text, sum(map(_non_text_parts, contents))
 
 
 def _text_of(value: Any) -> str:
@@ -117,3 +159,9 @@ def _part_text(part: Any) -> str:
     if isinstance(part, dict) and isinstance(part.get("text"), str):
         return str(part["text"])
     return ""
+
+
+def _non_text_parts(content: Any) -> int:
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for part in content if isinstance(part, dict) and not isinstance(part.get("text"), str))

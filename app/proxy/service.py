@@ -13,18 +13,12 @@ from app.pricing.catalog import Catalog, PricedModel
 from app.pricing.prices import Cost, Usage, cost_of
 from app.proxy.background import BackgroundWork
 from app.proxy.calls import Endpoint, LlmCall, parse_call
-from app.proxy.metering import usage_of_json_reply
+from app.proxy.metering import byte_ceiling, usage_of_json_reply
 from app.proxy.streams import MeteredStream
 from app.upstream.client import UpstreamClient, UpstreamReply
+from app.upstream.refusals import UpstreamFailed
 
 log = logging.getLogger(__name__)
-
-
-class UpstreamFailed(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_error"
-    default_message = "the upstream failed to answer"
 
 
 @dataclass(slots=True)
@@ -62,30 +56,32 @@ class ProxyService:
         catalog: Callable[[], Catalog],
         upstream: UpstreamClient,
         background: BackgroundWork,
-        default_max_tokens: int,
+        max_completion_tokens: int,
     ) -> None:
         self._ledger = ledger
         self._catalog = catalog
         self._upstream = upstream
         self._background = background
-        self._default_max_tokens = default_max_tokens
+        self._max_completion_tokens = max_completion_tokens  # the operator's limit per choice
 
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str) -> JsonReply | StreamReply:
-        call = parse_call(endpoint, body, self._default_max_tokens)
-        model = self._catalog().lookup(call.model)
+        """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent."""
+        parsed = parse_call(endpoint, body)
+        model = self._catalog().lookup(parsed.model)
+        call = parsed.bounded(model.context_length, self._max_completion_tokens)
         request_id = new_request_id()
         max_cost = cost_of(call.max_usage(), model.price).total_msat
-        reservation = await self._reserve(key_hash, max_cost, request_id)
+        held = await self._reserve(key_hash, max_cost, request_id)
         try:
             reply = await self._upstream.send(endpoint.value, call.forward_body)
         except BaseException:
             await self._background.shielded(self._ledger.release(request_id))
             raise
-        if reply.status >= 400:
-            return await self._refused_upstream(reply, request_id)
-        if call.stream:
-            return self._stream(call, model, reply, reservation)
-        return await self._json(call, model, reply, request_id)
+        if not 200 <= reply.status < 300 or not (reply.is_event_stream or reply.is_json):
+            raise await self._refused_upstream(reply, request_id)
+        if reply.is_event_stream:
+            return self._stream(call, model, reply, held)
+        return await self._json(call, model, reply, held)
 
     async def _reserve(self, key_hash: str, amount_msat: int, request_id: str) -> Reservation:
         """A reservation made for a caller that was cancelled meanwhile is released, never left held."""
@@ -103,24 +99,41 @@ class ProxyService:
             return
         await self._ledger.release(request_id)
 
-    async def _refused_upstream(self, reply: UpstreamReply, request_id: str) -> JsonReply:
+    async def _refused_upstream(self, reply: UpstreamReply, request_id: str) -> NodeError:
+        """The node's own error for an answer that is not a completion; the reservation is released."""
         try:
-            body = await reply.read()
+            if 200 <= reply.status < 300:
+                reply.close()
+                return UpstreamFailed("upstream answered with neither JSON nor an event stream")
+            return await reply.refusal()
         finally:
             await self._background.shielded(self._ledger.release(request_id))
-        if reply.status >= 500:
-            raise UpstreamFailed(f"upstream answered {reply.status}: {body[:500].decode(errors='replace')}")
-        return JsonReply(reply.status, body, reply.content_type, {"x-routstr-request-id": request_id})
 
-    async def _json(self, call: LlmCall, model: PricedModel, reply: UpstreamReply, request_id: str) -> JsonReply:
+    async def _json(self, call: LlmCall, model: PricedModel, reply: UpstreamReply, held: Reservation) -> JsonReply:
+        """A reply too large for the request is refused and costs nothing: the client received none of it."""
         try:
-            body = await reply.read()
+            body = await reply.read(byte_ceiling(call))
         except BaseException:
-            await self._background.shielded(self._ledger.release(request_id))
+            await self._background.shielded(self._ledger.release(held.request_id))
             raise
-        cost = cost_of(usage_of_json_reply(call, body), model.price)
-        await self._background.shielded(self._ledger.settle(request_id, cost.total_msat, ref=call.model))
-        return JsonReply(200, body, reply.content_type, cost_headers(request_id, cost))
+        cost = self._within_reservation(cost_of(usage_of_json_reply(call, body), model.price), held, call)
+        await self._background.shielded(self._ledger.settle(held.request_id, cost.total_msat, ref=call.model))
+        return JsonReply(200, body, reply.content_type, cost_headers(held.request_id, cost))
+
+    @staticmethod
+    def _within_reservation(cost: Cost, held: Reservation, call: LlmCall) -> Cost:
+        """The reservation is the most a request can cost, whatever the upstream reports."""
+        if cost.total_msat <= held.amount_msat:
+            return cost
+        excess = cost.total_msat - held.amount_msat
+        log.warning(
+            "metering.over_reservation: request_id=%s model=%s reserved_msat=%d excess_msat=%d",
+            held.request_id,
+            call.model,
+            held.amount_msat,
+            excess,
+        )
+        return cost.capped(held.amount_msat)
 
     def _stream(self, call: LlmCall, model: PricedModel, reply: UpstreamReply, held: Reservation) -> StreamReply:
         stream = MeteredStream(call, reply, settle=lambda usage: self._settle_stream(call, model, held, usage))
@@ -134,7 +147,7 @@ class ProxyService:
             if usage is None:
                 await self._ledger.release(held.request_id)
                 return
-            cost = cost_of(usage, model.price)
+            cost = self._within_reservation(cost_of(usage, model.price), held, call)
             await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
 
         await self._background.shielded(settle())

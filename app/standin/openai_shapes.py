@@ -12,6 +12,7 @@ TOKEN = "hi "
 EMBEDDING_SIZE = 8
 MODEL_IDS = ("standin-small", "standin-large", "standin-embed")
 MODELS_CREATED = 1_700_000_000
+CONTEXT_LENGTHS = {"standin-small": 32_768, "standin-large": 131_072}  # as OpenRouter-style upstreams list them
 
 _ids = itertools.count(1)
 _id_prefix = secrets.token_hex(4)
@@ -42,7 +43,10 @@ def model_list() -> dict[str, Any]:
 
 
 def model_object(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": MODELS_CREATED, "owned_by": "standin"}
+    described: dict[str, Any] = {"id": model_id, "object": "model", "created": MODELS_CREATED, "owned_by": "standin"}
+    if model_id in CONTEXT_LENGTHS:
+        described["context_length"] = CONTEXT_LENGTHS[model_id]
+    return described
 
 
 def error_body(message: str, type_: str, code: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import cast
 
 import httptools
 
-from app.standin.replies import Drop, Hang, JsonReply, Reply, StreamReply
+from app.standin.replies import Drop, EndlessStream, Hang, JsonReply, Reply, StreamReply
 
 Router = Callable[[bytes, str, bytes], Reply]
 
@@ -38,10 +38,13 @@ class Request:
 def json_response(reply: JsonReply, keep_alive: bool) -> bytes:
     reason = _REASONS.get(reply.status, b"Unknown")
     connection = b"" if keep_alive else b"connection: close\r\n"
-    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n" % (
+    extra = b"".join(b"%s: %s\r\n" % header for header in reply.headers)
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s%s\r\n" % (
         reply.status,
         reason,
+        reply.content_type,
         len(reply.body),
+        extra,
         connection,
     )
     return head + reply.body
@@ -66,6 +69,8 @@ class HttpConnection(asyncio.Protocol):
         self._pending: deque[Request] = deque()
         self._busy = False
         self._task: asyncio.Task[None] | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,6 +83,12 @@ class HttpConnection(asyncio.Protocol):
         self._busy = True
         if self._task is not None:
             self._task.cancel()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -124,6 +135,9 @@ class HttpConnection(asyncio.Protocol):
             self._stream_now(reply, request.keep_alive)
         elif isinstance(reply, Drop):
             self._close()
+        elif isinstance(reply, EndlessStream):
+            self._hold()
+            self._task = asyncio.get_running_loop().create_task(self._stream_endlessly(reply))
         else:
             self._hold()
             if not isinstance(reply, Hang):
@@ -163,6 +177,17 @@ class HttpConnection(asyncio.Protocol):
             return False
         self._write(_LAST_CHUNK)
         return True
+
+    async def _stream_endlessly(self, reply: EndlessStream) -> None:
+        """Ends only with the connection (connection_lost cancels this task); waits while the reader lags."""
+        self._write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ntransfer-encoding: chunked\r\n\r\n" % reply.content_type)
+        if reply.first:
+            self._write(http_chunk(reply.first))
+        batch = http_chunk(reply.repeated) * 16
+        while self._transport is not None and not self._transport.is_closing():
+            await self._writable.wait()
+            self._write(batch)
+            await asyncio.sleep(0)
 
     def _hold(self) -> None:
         self._busy = True

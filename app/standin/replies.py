@@ -8,9 +8,13 @@ import orjson
 
 @dataclass(frozen=True, slots=True)
 class JsonReply:
+    """A whole body at once: JSON, unless `content_type` says otherwise; `headers` are extra (name, value) pairs."""
+
     status: int
     body: bytes
     delay_s: float = 0.0
+    content_type: bytes = b"application/json"
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,16 @@ class StreamReply:
 
 
 @dataclass(frozen=True, slots=True)
+class EndlessStream:
+    """`first`, then `repeated` as fast as the reader takes it until the reader hangs up, in one chunked 200 reply
+    (an event stream, unless `content_type` says otherwise)."""
+
+    repeated: bytes
+    first: bytes = b""
+    content_type: bytes = b"text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
 class Hang:
     """Read the request and never answer."""
 
@@ -35,7 +49,7 @@ class Drop:
     """Close the connection without any answer."""
 
 
-Reply = JsonReply | StreamReply | Hang | Drop
+Reply = JsonReply | StreamReply | EndlessStream | Hang | Drop
 
 DONE_EVENT = b"data: [DONE]\n\n"
 

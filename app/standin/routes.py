@@ -8,7 +8,8 @@ import orjson
 from app.errors import BadRequest, NodeError, NotFound
 from app.standin import generation as gen
 from app.standin import openai_shapes as shapes
-from app.standin.replies import Drop, Reply, json_reply
+from app.standin.hostile import FOLLOWED_PREFIX, GARBAGE_PREFIX, garbage_model_list, hostile_reply
+from app.standin.replies import Drop, JsonReply, Reply, json_reply
 from app.standin.switches import parse_switches
 
 MODELS_PATH = "/v1/models"
@@ -29,10 +30,19 @@ def route(method: bytes, path: str, body: bytes) -> Reply:
 
 
 def _dispatch(method: bytes, path: str, body: bytes) -> Reply:
+    if path == GARBAGE_PREFIX + MODELS_PATH:
+        _require_method(method, b"GET")
+        return JsonReply(200, garbage_model_list())
+    path = path.removeprefix(GARBAGE_PREFIX)
+    followed = path.startswith(FOLLOWED_PREFIX + "/")
+    path = path.removeprefix(FOLLOWED_PREFIX)
     post_handler = _POST_ROUTES.get(path)
     if post_handler is not None:
         _require_method(method, b"POST")
-        return post_handler(_parse_body(body))
+        parsed = _parse_body(body)
+        if followed:  # the target of a hostile redirect answers like a well-behaved upstream
+            parsed.pop("standin", None)
+        return post_handler(parsed)
     if path == MODELS_PATH or path.startswith(MODELS_PATH + "/"):
         _require_method(method, b"GET")
         return _models(path)
@@ -73,6 +83,8 @@ def chat_completions(body: dict[str, Any]) -> Reply:
         raise BadRequest("'messages' must be a non-empty list")
     max_tokens = gen.optional_max_tokens(body, "max_completion_tokens", "max_tokens")
     generation = gen.plan_generation(body, switches, sum(map(_message_chars, messages)), max_tokens)
+    if switches.hostile is not None:
+        return hostile_reply(switches.hostile, body, switches, generation, chat=True)
     return gen.deliver(body, switches, generation, chat=True)
 
 
@@ -84,6 +96,8 @@ def completions(body: dict[str, Any]) -> Reply:
     prompts = _strings(body.get("prompt"), "prompt")
     max_tokens = gen.optional_max_tokens(body, "max_tokens")
     generation = gen.plan_generation(body, switches, sum(map(len, prompts)), max_tokens)
+    if switches.hostile is not None:
+        return hostile_reply(switches.hostile, body, switches, generation, chat=False)
     return gen.deliver(body, switches, generation, chat=False)
 
 

@@ -7,6 +7,23 @@ from app.errors import BadRequest
 
 DEFAULT_CHUNKS = 8
 
+# Ways the stand-in can misbehave like a broken or malicious upstream (see app.standin.hostile).
+HOSTILE_CASES = frozenset(
+    {
+        "negative_usage",  # usage with negative token counts
+        "huge_usage",  # usage far beyond what was asked (but a plausible integer)
+        "overflow_usage",  # usage at and beyond 2^63
+        "json_for_stream",  # a plain JSON completion although the request asked for a stream
+        "stream_for_json",  # an event stream although the request did not ask for one
+        "unterminated_event",  # the whole completion in one last event without its closing blank line, no [DONE]
+        "endless_stream",  # content events forever, whatever max_tokens says
+        "endless_json",  # a JSON completion whose text never ends
+        "traceback_500",  # a 500 whose JSON body carries a traceback, paths and keys
+        "html_404",  # an HTML error page
+        "redirect_307",  # a redirect to another URL (a client that follows re-POSTs the prompt there)
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Switches:
@@ -16,6 +33,7 @@ class Switches:
     drop_after: int | None = None
     status: int | None = None
     hang: bool = False
+    hostile: str | None = None
 
     @property
     def delay_s(self) -> float:
@@ -38,7 +56,15 @@ def parse_switches(body: dict[str, Any]) -> Switches:
         drop_after=_optional_count(raw, "drop_after"),
         status=_status(raw),
         hang=_flag(raw, "hang", False),
+        hostile=_hostile(raw),
     )
+
+
+def _hostile(raw: dict[str, Any]) -> str | None:
+    case = raw.get("hostile")
+    if case is not None and case not in HOSTILE_CASES:
+        raise BadRequest(f"'standin.hostile' must be one of {sorted(HOSTILE_CASES)}")
+    return case if isinstance(case, str) else None
 
 
 def _optional_count(raw: dict[str, Any], name: str) -> int | None:

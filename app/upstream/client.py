@@ -3,15 +3,19 @@
 aiohttp rather than httpx: with one shared client it holds its throughput as concurrency rises, where httpx's pool
 does not (see FACTS.md). Foreign exceptions are mapped to the node's errors here and nowhere else."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import orjson
 
 from app.errors import NodeError, UpstreamTimeout, UpstreamUnavailable
+from app.upstream.model_list import UpstreamModel, parse_model_list
+from app.upstream.refusals import refusal
+
+ERROR_BODY_BYTES = 64 * 1024  # an error reply is read this far, for its message only
+MODEL_LIST_BYTES = 16 * 1024 * 1024
 
 
 class UpstreamDropped(NodeError):
@@ -19,6 +23,13 @@ class UpstreamDropped(NodeError):
     type = "upstream_error"
     code = "upstream_dropped"
     default_message = "upstream closed the connection before the reply was complete"
+
+
+class ReplyTooLarge(NodeError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_reply_too_large"
+    default_message = "the upstream's reply outgrew what this request can use; it was cut off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +61,42 @@ class UpstreamReply:
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
 
-    async def read(self) -> bytes:
+    @property
+    def is_event_stream(self) -> bool:
+        return self.content_type.lower().startswith("text/event-stream")
+
+    @property
+    def is_json(self) -> bool:
+        return self.content_type.lower().startswith("application/json")
+
+    async def read(self, max_bytes: int) -> bytes:
+        """The whole body; ReplyTooLarge (and the connection closed) once it passes `max_bytes`."""
+        body = bytearray()
         try:
             with _mapped_errors():
-                return await self._response.read()
-        finally:
-            self._response.release()
+                while len(body) <= max_bytes:
+                    chunk = await self._response.content.read(max_bytes + 1 - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+        except BaseException:
+            self.close()
+            raise
+        if len(body) > max_bytes:
+            self.close()
+            raise ReplyTooLarge()
+        self._response.release()
+        return bytes(body)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def refusal(self) -> NodeError:
+        """The node's error for this non-2xx answer (its body is read only for a short message)."""
+        try:
+            body = await self.read(ERROR_BODY_BYTES)
+        except NodeError:  # too long, cut or slow: the status alone will do
+            body = b""
+        return refusal(self.status, self.content_type, body, self._response.headers.get("Retry-After"))
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         try:
             with _mapped_errors():
                 async for chunk in self._response.content.iter_any():
@@ -100,14 +139,21 @@ class UpstreamClient:
     async def send(self, path: str, body: bytes) -> UpstreamReply:
         """POST a body as-is and return once the status line and headers are in."""
         with _mapped_errors():
-            response = await self.session.post(self._base + path, data=body, headers=self._headers)
+            response = await self.session.post(
+                self._base + path, data=body, headers=self._headers, allow_redirects=False
+            )
         return UpstreamReply(response)
 
-    async def list_models(self) -> list[dict[str, Any]]:
+    async def list_models(self) -> list[UpstreamModel]:
+        """The upstream's models; an unreadable list is UpstreamUnavailable, bad entries are skipped."""
         with _mapped_errors():
-            async with self.session.get(self._base + "/models", headers=self._headers) as response:
-                if response.status != 200:
-                    raise UpstreamUnavailable(f"upstream /models answered {response.status}")
-                payload = orjson.loads(await response.read())
-        data = payload.get("data", []) if isinstance(payload, dict) else []
-        return [m for m in data if isinstance(m, dict)]
+            response = await self.session.get(self._base + "/models", headers=self._headers, allow_redirects=False)
+        reply = UpstreamReply(response)
+        if reply.status != 200:
+            reply.close()
+            raise UpstreamUnavailable(f"upstream /models answered {reply.status}")
+        try:
+            payload = orjson.loads(await reply.read(MODEL_LIST_BYTES))
+        except (orjson.JSONDecodeError, ReplyTooLarge) as exc:
+            raise UpstreamUnavailable("upstream /models answered something other than a JSON model list") from exc
+        return parse_model_list(payload)

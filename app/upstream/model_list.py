@@ -1,0 +1,51 @@
+"""The upstream's model list, read defensively: an entry whose fields the node reads have the wrong type or an absurd
+value is skipped, never trusted and never fatal."""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_ID_CHARS = 256
+MAX_CONTEXT_TOKENS = 100_000_000
+MAX_CREATED = 2**53  # a timestamp any JSON client can hold
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamModel:
+    id: str
+    created: int
+    owned_by: str
+    context_length: int | None  # prompt plus completion tokens, when the upstream says
+
+
+def parse_model_list(payload: Any) -> list[UpstreamModel]:
+    """The good entries of an OpenAI `{"data": [...]}` list; the bad ones are counted in one log line."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    entries = data if isinstance(data, list) else []
+    models = [model for model in map(_entry, entries) if model is not None]
+    skipped = len(entries) - len(models)
+    if skipped or not isinstance(data, list):
+        log.warning(
+            "upstream.model_list_garbage: skipped=%d kept=%d list=%s", skipped, len(models), type(data).__name__
+        )
+    return models
+
+
+def _entry(raw: Any) -> UpstreamModel | None:
+    if not isinstance(raw, dict):
+        return None
+    model_id, created, owned_by = raw.get("id"), raw.get("created") or 0, raw.get("owned_by") or ""
+    context_length = raw.get("context_length")
+    if not isinstance(model_id, str) or not 0 < len(model_id) <= MAX_ID_CHARS or not model_id.isprintable():
+        return None
+    if not _int_within(created, 0, MAX_CREATED) or not isinstance(owned_by, str) or len(owned_by) > MAX_ID_CHARS:
+        return None
+    if context_length is not None and not _int_within(context_length, 1, MAX_CONTEXT_TOKENS):
+        return None
+    return UpstreamModel(model_id, created, owned_by, context_length)
+
+
+def _int_within(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
