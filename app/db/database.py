@@ -34,10 +34,9 @@ log = logging.getLogger(__name__)
 
 class Database(Protocol):
     async def run(self, work: Work[T], *, metering: bool = False) -> T:
-        """Run `work` in one transaction. `metering=True` marks the per-request hot path, work whose every write is
-        one statement: PostgreSQL runs it in autocommit (one round trip), SQLite commits it without waiting for the
-        disk (it survives a crash of the process, not of the machine; a power cut may cost the operator the last
-        few charges, never a user their money)."""
+        """Run `work` in one transaction. `metering=True` marks the per-request hot path: SQLite commits it without
+        waiting for the disk (it survives a crash of the process, not of the machine; a power cut may cost the
+        operator the last few charges, never a user their money). PostgreSQL meters through `call_batched`."""
         ...
 
     async def close(self) -> None: ...

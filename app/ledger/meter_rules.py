@@ -11,7 +11,7 @@ the ledger and what it could not charge to `uncharged_usage`; a release deletes 
 money back. Deleting the reservation is what decides, so a release racing a settlement moves the money once."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OK = "ok"
 REFUSED = "refused"  # a reserve the available balance (or an unknown key) did not cover
@@ -38,12 +38,11 @@ class Step:
     sql: str
     returning: tuple[tuple[str, str], ...] = ()
     stop_unless_found: str | None = None
+    statement: str = field(init=False)  # the SQL with its RETURNING clause, as run
 
-    @property
-    def statement(self) -> str:
-        if not self.returning:
-            return self.sql
-        return f"{self.sql} RETURNING " + ", ".join(f"{expr} AS {name}" for name, expr in self.returning)
+    def __post_init__(self) -> None:
+        returning = ", ".join(f"{expr} AS {name}" for name, expr in self.returning)
+        object.__setattr__(self, "statement", f"{self.sql} RETURNING {returning}" if returning else self.sql)
 
 
 @dataclass(frozen=True, slots=True)
