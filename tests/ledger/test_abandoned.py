@@ -8,7 +8,8 @@ from app.db.database import open_database
 from app.db.leases import Leases, process_lease
 from app.ledger.keys import hash_key
 from app.ledger.service import Ledger
-from tests.fixtures.audit import assert_books_clean
+from tests.fixtures.audit import assert_books_clean, assert_books_clean_at
+from tests.fixtures.node import NodeFactory
 
 LEASE_TTL_S = 30
 
@@ -97,3 +98,33 @@ async def test_stale_release_racing_settlements_moves_each_reservation_once(data
         await assert_books_clean(db)
     finally:
         await db.close()
+
+
+async def _reserve_for_a_process_that_died(database_url: str) -> str:
+    db = open_database(database_url)
+    ledger = Ledger(db, leases=Leases(db, "dead"))  # its liveness lease is gone: it never renews again
+    try:
+        key, _ = await ledger.create_key(5_000)
+        await ledger.reserve(hash_key(key), 5_000, "req-orphan")
+        return key
+    finally:
+        await db.close()
+
+
+async def _reserved(database_url: str, key: str) -> int:
+    db = open_database(database_url)
+    try:
+        account = await Ledger(db).find(key)
+        assert account is not None
+        return account.reserved_msat
+    finally:
+        await db.close()
+
+
+def test_a_starting_node_releases_what_a_dead_process_held(database_url: str, node_factory: NodeFactory) -> None:
+    key = asyncio.run(_reserve_for_a_process_that_died(database_url))
+
+    node_factory()
+
+    assert asyncio.run(_reserved(database_url, key)) == 0
+    asyncio.run(assert_books_clean_at(database_url))
