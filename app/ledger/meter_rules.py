@@ -33,16 +33,18 @@ RESULTS = {"key_id": "int", "held_msat": "bigint", "charged_msat": "bigint", "ba
 @dataclass(frozen=True, slots=True)
 class Step:
     """One statement. `returning` names what it yields (name, SQL expression); `stop_unless_found` is the
-    operation's status when it yields no row, which ends the operation there."""
+    operation's status when it yields no row, which ends the operation there (otherwise what it yields is NULL)."""
 
     sql: str
     returning: tuple[tuple[str, str], ...] = ()
     stop_unless_found: str | None = None
     statement: str = field(init=False)  # the SQL with its RETURNING clause, as run
+    names: tuple[str, ...] = field(init=False)  # what it yields, in the order of its RETURNING clause
 
     def __post_init__(self) -> None:
         returning = ", ".join(f"{expr} AS {name}" for name, expr in self.returning)
         object.__setattr__(self, "statement", f"{self.sql} RETURNING {returning}" if returning else self.sql)
+        object.__setattr__(self, "names", tuple(name for name, _ in self.returning))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ def _plpgsql(sql: str) -> str:
 
 
 def _plpgsql_step(step: Step) -> list[str]:
-    into = f" INTO {', '.join(f'v_{name}' for name, _ in step.returning)}" if step.returning else ""
+    into = f" INTO {', '.join(f'v_{name}' for name in step.names)}" if step.names else ""
     lines = [f"{_plpgsql(step.statement)}{into};"]
     if step.stop_unless_found:
         lines.append(f"IF NOT FOUND THEN status := '{step.stop_unless_found}'; EXIT one_op; END IF;")

@@ -54,9 +54,9 @@ def _steps_of(operation: Operation, params: Mapping[str, Any]) -> Work[Outcome]:
             cursor = raw.execute(step.statement, found)
             if step.returning:
                 row = cursor.fetchone()
-                if row is None:
-                    return Outcome(step.stop_unless_found or OK, found)
-                found.update(zip((column[0] for column in cursor.description), row, strict=True))
+                if row is None and step.stop_unless_found:
+                    return Outcome(step.stop_unless_found, found)
+                found.update(zip(step.names, row or (None,) * len(step.names), strict=True))
         return Outcome(OK, found)
 
     return work
