@@ -154,7 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("key")
     show.set_defaults(handler=keys_show)
     ledger = commands.add_parser("ledger", help="the books").add_subparsers(dest="ledger_command", required=True)
-    ledger.add_parser("check", help="prove balance = ledger sum for every key").set_defaults(handler=ledger_check)
+    ledger.add_parser(
+        "check", help="prove the books: balances, row signs and chains, one move per operation"
+    ).set_defaults(handler=ledger_check)
     wallet = commands.add_parser("wallet", help="the node's ecash").add_subparsers(dest="wallet_command", required=True)
     wallet.add_parser("report", help="proofs held per mint against user balances").set_defaults(handler=wallet_report)
     find = commands.add_parser("discover", help="list the providers announced on the configured relays")

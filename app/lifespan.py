@@ -97,10 +97,9 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     leases = await _hold_process_lease(db, stack)
     background = BackgroundWork()
     stack.push_async_callback(background.drain)  # runs before db.close: settlements finish first
-    ledger = Ledger(db)
-    released = await ledger.release_stale(settings.reservation_ttl_s)
-    if released:
-        log.warning("ledger.stale_reservations_released: %d", released)
+    ledger = Ledger(db, leases=leases)
+    await ledger.release_orphaned()
+    await ledger.release_stale(settings.reservation_ttl_s)
 
     upstream_url = await _upstream_url(settings, stack)
     upstream = UpstreamClient(
@@ -122,6 +121,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     _start_periodic(
         stack,
         (CATALOG_REFRESH_S, catalog.refresh),
+        (PROCESS_LEASE_TTL_S, ledger.release_orphaned),
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
     payments, lightning = await _start_payments(settings, ledger, db, stack)

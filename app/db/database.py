@@ -3,7 +3,7 @@
 SQLite has one writer per file, so every statement goes through a single writer thread that groups queued work into
 one `BEGIN IMMEDIATE` transaction (group commit): no "database is locked" in-process, one fsync per batch, and
 `BEGIN IMMEDIATE` plus a busy timeout keeps other processes on the same file correct. PostgreSQL uses a pooled async
-engine (asyncpg), a transaction per call.
+engine (asyncpg), a transaction per call, and group commit for batch functions (`call_batched`).
 
 Contract for work functions: raise a `NodeError` only before writing anything, so that a refusal never needs a
 rollback of the other work in the same batch. Any other exception rolls the batch back and each item is retried alone.
@@ -13,7 +13,7 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -34,10 +34,9 @@ log = logging.getLogger(__name__)
 
 class Database(Protocol):
     async def run(self, work: Work[T], *, metering: bool = False) -> T:
-        """Run `work` in one transaction. `metering=True` marks the per-request hot path, work whose every write is
-        one statement: PostgreSQL runs it in autocommit (one round trip), SQLite commits it without waiting for the
-        disk (it survives a crash of the process, not of the machine; a power cut may cost the operator the last
-        few charges, never a user their money)."""
+        """Run `work` in one transaction. `metering=True` marks the per-request hot path: SQLite commits it without
+        waiting for the disk (it survives a crash of the process, not of the machine; a power cut may cost the
+        operator the last few charges, never a user their money). PostgreSQL meters through `call_batched`."""
         ...
 
     async def close(self) -> None: ...
@@ -177,48 +176,28 @@ def _configure_sqlite(engine: Any, synchronous: str) -> None:
 
 
 @dataclass(slots=True)
-class _MeterOp:
-    kind: str
-    request_id: str
-    key_hash: str
-    amount_msat: int
-    ref: str | None
-    now: int
-    future: "asyncio.Future[Sequence[Any]]"
+class _Call:
+    args: tuple[Any, ...]
+    future: "asyncio.Future[Mapping[str, Any]]"
 
 
-_METER_BATCH = "SELECT * FROM meter_batch($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint)"
+class _GroupCommit:
+    """Calls of one batch function queued while earlier batches are in flight go to the database together: one
+    call with one array per argument, so one round trip and one transaction for all of them. The function returns
+    one row per call, with the call's 1-based position in column `idx`. A batch that fails as a whole (e.g. a
+    deadlock between two batches, or one bad call) is retried call by call, so a bad call fails alone."""
 
-
-class PostgresDatabase:
-    """A pooled async engine for transactions, and a plain asyncpg pool for metering. Metering calls queued while the
-    previous batches are in flight go to the database together: one `meter_batch()` call, one round trip and one
-    transaction for all of them (group commit, as the SQLite writer does), not waiting for the WAL flush (the same
-    trade as SQLite's NORMAL: a crash of the database server may lose the last few charges, never a deposit or a
-    refund, which go through `run`)."""
-
-    def __init__(self, url: str, *, metering_pool_size: int = 16, batches_in_flight: int = 2) -> None:
-        self._engine = create_async_engine(driver_url(url), pool_size=8, max_overflow=8)
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self._metering_pool_size = metering_pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._pool_lock = asyncio.Lock()
-        self._queued: list[_MeterOp] = []
+    def __init__(self, statement: str, pool: Callable[[], Awaitable[asyncpg.Pool]], max_in_flight: int) -> None:
+        self._statement = statement
+        self._pool = pool
+        self._queued: list[_Call] = []
         self._in_flight = 0
-        self._max_in_flight = batches_in_flight
-        self._batches: set[asyncio.Task[None]] = set()
+        self._max_in_flight = max_in_flight
+        self.batches: set[asyncio.Task[None]] = set()
 
-    async def run(self, work: Work[T], *, metering: bool = False) -> T:
-        async with self._engine.begin() as conn:
-            return await conn.run_sync(work)
-
-    async def meter(
-        self, kind: str, request_id: str, *, key_hash: str = "", amount_msat: int = 0, ref: str | None, now: int
-    ) -> Sequence[Any]:
-        """One reserve/settle/release through `meter_batch()`: its result row (status, key id, balance, charged,
-        held, available)."""
-        future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
-        self._queued.append(_MeterOp(kind, request_id, key_hash, amount_msat, ref, now, future))
+    async def call(self, args: tuple[Any, ...]) -> Mapping[str, Any]:
+        future: asyncio.Future[Mapping[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Call(args, future))
         self._start_batches()
         return await future
 
@@ -226,41 +205,66 @@ class PostgresDatabase:
         while self._queued and self._in_flight < self._max_in_flight:
             batch, self._queued = self._queued, []
             self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._run_meter_batch(batch))
-            self._batches.add(task)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self.batches.add(task)
             task.add_done_callback(self._batch_done)
 
     def _batch_done(self, task: "asyncio.Task[None]") -> None:
-        self._batches.discard(task)
+        self.batches.discard(task)
         self._in_flight -= 1
         self._start_batches()
 
-    async def _run_meter_batch(self, batch: list[_MeterOp]) -> None:
+    async def _run(self, batch: list[_Call]) -> None:
         try:
-            rows = await self._call_meter_batch(batch)
-        except Exception as exc:  # noqa: BLE001 - e.g. a deadlock between two batches: retry each op alone
+            rows = await self._send(batch)
+        except Exception as exc:  # noqa: BLE001 - retry each call alone, so that only a bad one fails
             if len(batch) == 1:
                 _fail(batch[0].future, exc)
                 return
-            log.warning("db.meter_batch_failed size=%d error=%s", len(batch), type(exc).__name__)
-            await asyncio.gather(*(self._run_meter_batch([op]) for op in batch))
+            log.warning("db.group_commit_failed size=%d error=%s", len(batch), type(exc).__name__)
+            await asyncio.gather(*(self._run([call]) for call in batch))
             return
-        for op, row in zip(batch, rows, strict=True):
-            if not op.future.done():
-                op.future.set_result(row)
+        for call, row in zip(batch, rows, strict=True):
+            if not call.future.done():
+                call.future.set_result(row)
 
-    async def _call_meter_batch(self, batch: list[_MeterOp]) -> list[Sequence[Any]]:
-        pool = self._pool or await self._open_pool()
-        rows: list[Sequence[Any]] = await pool.fetch(
-            _METER_BATCH,
-            [op.kind for op in batch],
-            [op.request_id for op in batch],
-            [op.key_hash for op in batch],
-            [op.amount_msat for op in batch],
-            [op.ref for op in batch],
-            batch[0].now,
-        )
-        return sorted(rows, key=lambda row: int(row[0]))
+    async def _send(self, batch: list[_Call]) -> list[Mapping[str, Any]]:
+        pool = await self._pool()
+        columns = [list(column) for column in zip(*(call.args for call in batch), strict=True)]
+        rows: list[asyncpg.Record] = await pool.fetch(self._statement, *columns)
+        return [dict(row) for row in sorted(rows, key=lambda row: int(row["idx"]))]
+
+
+class PostgresDatabase:
+    """A pooled async engine for transactions, and a plain asyncpg pool for group-committed batch functions (the
+    metering hot path), which do not wait for the WAL flush (the same trade as SQLite's NORMAL: a crash of the
+    database server may lose the last few charges, never a deposit or a refund, which go through `run`)."""
+
+    def __init__(self, url: str, *, metering_pool_size: int = 16, batches_in_flight: int = 2) -> None:
+        self._engine = create_async_engine(driver_url(url), pool_size=8, max_overflow=8)
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._metering_pool_size = metering_pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._batches_in_flight = batches_in_flight
+        self._group_commits: dict[str, _GroupCommit] = {}
+
+    async def run(self, work: Work[T], *, metering: bool = False) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(work)
+
+    async def call_batched(self, statement: str, args: tuple[Any, ...]) -> Mapping[str, Any]:
+        """One call of the batch function `statement` (one array parameter per element of `args`), group-committed
+        with the calls queued alongside it. Returns its row, by column name."""
+        group = self._group_commits.get(statement)
+        if group is None:
+            group = self._group_commits[statement] = _GroupCommit(
+                statement, self._metering_pool, self._batches_in_flight
+            )
+        return await group.call(args)
+
+    async def _metering_pool(self) -> asyncpg.Pool:
+        return self._pool or await self._open_pool()
 
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
@@ -275,14 +279,15 @@ class PostgresDatabase:
             return self._pool
 
     async def close(self) -> None:
-        if self._batches:
-            await asyncio.gather(*self._batches, return_exceptions=True)
+        batches = [task for group in self._group_commits.values() for task in group.batches]
+        if batches:
+            await asyncio.gather(*batches, return_exceptions=True)
         await self._engine.dispose()
         if self._pool is not None:
             await self._pool.close()
 
 
-def _fail(future: "asyncio.Future[Sequence[Any]]", exc: BaseException) -> None:
+def _fail(future: "asyncio.Future[Mapping[str, Any]]", exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
 

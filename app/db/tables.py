@@ -1,5 +1,7 @@
 """The node's tables. Alembic migrations are written against this metadata; amounts are integer msat."""
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -12,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData(
@@ -23,6 +26,15 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+CHARGE_ROWS = "kind = 'charge'"
+OPERATION_ROWS = "kind IN ('deposit', 'refund', 'refund_reversed')"  # rows whose ref is a mint operation's id
+
+
+def partial_index_where(condition: str) -> dict[str, Any]:
+    """A partial index's condition, on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}
+
 
 # One row per API key. The key itself is never stored, only its sha256.
 api_keys = Table(
@@ -45,9 +57,23 @@ reservations = Table(
     Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
     Column("amount_msat", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("owner", String(64), nullable=True),  # boot id of the process serving the request (app/db/leases.py)
 )
 
-# Append-only: every change of a balance writes one row. amount_msat is signed (credit > 0, debit < 0).
+# Usage served above its reservation: never charged (the reservation is the most a request costs the user), so the
+# operator's loss, kept per request so that it can be seen and summed.
+uncharged_usage = Table(
+    "uncharged_usage",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=False),
+    Column("cost_msat", BigInteger, nullable=False),
+    Column("uncharged_msat", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Append-only: every change of a balance writes one row. amount_msat is signed (credit > 0, debit < 0). Each
+# operation moves money at most once: one charge per request, one row per kind per mint operation (ref is its id).
 ledger_entries = Table(
     "ledger_entries",
     metadata,
@@ -60,7 +86,8 @@ ledger_entries = Table(
     Column("ref", String(128), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_ledger_entries_key_id", "key_id"),
-    Index("ix_ledger_entries_request_id", "request_id"),
+    Index("ux_ledger_entries_charge_request_id", "request_id", unique=True, **partial_index_where(CHARGE_ROWS)),
+    Index("ux_ledger_entries_operation_kind_ref", "kind", "ref", unique=True, **partial_index_where(OPERATION_ROWS)),
 )
 
 # Ecash the node holds (its assets), per mint. A proof is held, promised to an operation in flight, or spent.

@@ -1,5 +1,5 @@
-"""Transactions on one key: create, reserve, settle, release, credit, debit. Each function returns the work for
-`Database.run` (one transaction). Refusals are raised before anything is written (see app.db.database)."""
+"""Transactions on one key: create, find, credit, debit (metering is in app.ledger.metering). Each function returns
+the work for `Database.run` (one transaction). Refusals are raised before anything is written (see app.db.database)."""
 
 from collections.abc import Sequence
 from typing import Any

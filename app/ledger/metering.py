@@ -1,119 +1,157 @@
-"""The per-request hot path: reserve, settle, release. Same contract as the rest of the ledger (atomic, refusals
-before writes), written as plain SQL because it runs twice for every LLM request: on SQLite straight on the driver
-inside the writer thread's transaction, on PostgreSQL batched through meter_batch() (migration 0003)."""
+"""The per-request hot path: reserve, settle, release, and the release of reservations left behind. The rules are
+in app.ledger.meter_rules; here they are run (a `Meter` per database) and their results turned into records.
 
-from collections.abc import Sequence
-from typing import Any
+A settle's charge is capped at its reservation (the reservation is the maximum the user agreed to pay); a cost
+above it is the operator's loss, logged and kept in `uncharged_usage`. A negative or absurd cost is clamped before
+anything is written, so a bad usage report can never credit a key."""
 
-from sqlalchemy import Connection
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from app.db.database import PostgresDatabase, Work
-from app.errors import InsufficientBalance, NodeError, Unauthorized
+from sqlalchemy import Connection, select
+
+from app.db.database import Database, PostgresDatabase, Work
+from app.db.tables import reservations
+from app.ledger.meter_rules import BATCH_CALL, GONE, INPUTS, OK, RELEASE, RESERVE, SETTLE, Operation
 from app.ledger.records import Reservation, Settlement
 
-_SQLITE_RESERVE = (
-    "UPDATE api_keys SET reserved_msat = reserved_msat + ?1"
-    " WHERE key_hash = ?2 AND balance_msat - reserved_msat >= ?1 RETURNING id"
-)
-_SQLITE_HOLD = "INSERT INTO reservations (request_id, key_id, amount_msat, created_at) VALUES (?, ?, ?, ?)"
-_SQLITE_UNHOLD = "DELETE FROM reservations WHERE request_id = ? RETURNING key_id, amount_msat"
-_SQLITE_AVAILABLE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE id = ?"
-_SQLITE_CHARGE = (
-    "UPDATE api_keys SET balance_msat = balance_msat - ?, reserved_msat = reserved_msat - ?"
-    " WHERE id = ? RETURNING balance_msat"
-)
-_SQLITE_ENTRY = (
-    "INSERT INTO ledger_entries (key_id, kind, amount_msat, balance_after_msat, request_id, ref, created_at)"
-    " VALUES (?, 'charge', ?, ?, ?, ?, ?)"
-)
-_SQLITE_KEY_STATE = "SELECT balance_msat - reserved_msat FROM api_keys WHERE key_hash = ?"
+log = logging.getLogger(__name__)
+
+ALL_BITCOIN_MSAT = 21_000_000 * 100_000_000 * 1000  # no cost or reservation can be larger
 
 
-def _sqlite(conn: Connection) -> Any:
-    """The sqlite3 connection under `conn`, already inside the writer thread's transaction."""
-    return conn.connection.driver_connection
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    values: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> int:
+        return int(self.values[name])
 
 
-def reserve(key_hash: str, amount_msat: int, request_id: str, now: int) -> Work[Reservation]:
-    """Hold `amount_msat` of the key's available balance; 401 for an unknown key, 402 when short."""
-
-    def work(conn: Connection) -> Reservation:
-        raw = _sqlite(conn)
-        row = raw.execute(_SQLITE_RESERVE, (amount_msat, key_hash)).fetchone()
-        if row is None:
-            raise _refusal(raw.execute(_SQLITE_KEY_STATE, (key_hash,)).fetchone(), amount_msat)
-        raw.execute(_SQLITE_HOLD, (request_id, row[0], amount_msat, now))
-        return Reservation(request_id=request_id, key_id=int(row[0]), amount_msat=amount_msat)
-
-    return work
+class Meter(Protocol):
+    async def run(self, operation: Operation, params: Mapping[str, Any]) -> Outcome: ...
 
 
-def _refusal(key_state: Sequence[Any] | None, amount_msat: int) -> NodeError:
-    if key_state is None:
-        return Unauthorized()
-    available = int(key_state[0])
-    return InsufficientBalance(
-        f"insufficient balance: this request needs up to {amount_msat} msat, {available} msat available",
-        needed_msat=amount_msat,
-        available_msat=available,
-    )
+class SqliteMeter:
+    """Runs an operation's steps on the sqlite3 driver inside the writer thread's transaction (group-committed)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def run(self, operation: Operation, params: Mapping[str, Any]) -> Outcome:
+        return await self._db.run(_steps_of(operation, params), metering=True)
 
 
-def settle(request_id: str, cost_msat: int, now: int, ref: str | None = None) -> Work[Settlement | None]:
-    """Charge the actual cost and release the rest of the reservation, exactly once (None if already done).
-
-    A cost above the reservation is taken from the rest of the available balance as far as it goes; what it
-    cannot cover is reported as unpaid rather than driving the balance negative."""
-
-    def work(conn: Connection) -> Settlement | None:
-        raw = _sqlite(conn)
-        held_row = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
-        if held_row is None:
-            return None
-        key_id, held = int(held_row[0]), int(held_row[1])
-        charge = cost_msat
-        if cost_msat > held:
-            charge = min(cost_msat, int(raw.execute(_SQLITE_AVAILABLE, (key_id,)).fetchone()[0]) + held)
-        balance = int(raw.execute(_SQLITE_CHARGE, (charge, held, key_id)).fetchone()[0])
-        if charge:
-            raw.execute(_SQLITE_ENTRY, (key_id, -charge, balance, request_id, ref, now))
-        return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
+def _steps_of(operation: Operation, params: Mapping[str, Any]) -> Work[Outcome]:
+    def work(conn: Connection) -> Outcome:
+        raw: Any = conn.connection.driver_connection
+        found = dict(params)
+        for step in operation.steps:
+            cursor = raw.execute(step.statement, found)
+            if step.returning:
+                row = cursor.fetchone()
+                if row is None and step.stop_unless_found:
+                    return Outcome(step.stop_unless_found, found)
+                found.update(zip(step.names, row or (None,) * len(step.names), strict=True))
+        return Outcome(OK, found)
 
     return work
 
 
-def release(request_id: str) -> Work[bool]:
-    """Give a reservation back untouched (the upstream failed before any output). False if already settled."""
+class PostgresMeter:
+    """Runs operations through `meter_batch()`: those queued together go in one round trip and one transaction."""
 
-    def work(conn: Connection) -> bool:
-        raw = _sqlite(conn)
-        held = raw.execute(_SQLITE_UNHOLD, (request_id,)).fetchone()
-        if held is None:
-            return False
-        raw.execute(_SQLITE_CHARGE, (0, held[1], held[0]))
-        return True
+    def __init__(self, pg: PostgresDatabase) -> None:
+        self._pg = pg
 
-    return work
+    async def run(self, operation: Operation, params: Mapping[str, Any]) -> Outcome:
+        args = (operation.name, *(params.get(name) for name in INPUTS))
+        row = await self._pg.call_batched(BATCH_CALL, args)
+        return Outcome(str(row["status"]), row)
 
 
-async def reserve_pg(pg: PostgresDatabase, key_hash: str, amount_msat: int, request_id: str, now: int) -> Reservation:
-    row = await pg.meter("reserve", request_id, key_hash=key_hash, amount_msat=amount_msat, ref=None, now=now)
-    status, key_id, available = row[1], row[2], row[6]
-    if status != "ok":
-        raise _refusal(None if status == "unknown" else (available,), amount_msat)
-    return Reservation(request_id=request_id, key_id=int(key_id), amount_msat=amount_msat)
+def meter_for(db: Database) -> Meter:
+    return PostgresMeter(db) if isinstance(db, PostgresDatabase) else SqliteMeter(db)
 
 
-async def settle_pg(
-    pg: PostgresDatabase, request_id: str, cost_msat: int, now: int, ref: str | None
-) -> Settlement | None:
-    row = await pg.meter("settle", request_id, amount_msat=cost_msat, ref=ref, now=now)
-    if row[1] != "ok":
+async def reserve(
+    meter: Meter, key_hash: str, amount_msat: int, request_id: str, owner: str | None, now: int
+) -> Outcome:
+    if amount_msat < 0:
+        raise ValueError("a reservation holds money: its amount cannot be negative")
+    params = {"key_hash": key_hash, "amount_msat": amount_msat, "request_id": request_id, "owner": owner, "now": now}
+    return await meter.run(RESERVE, params)
+
+
+def reservation(outcome: Outcome, request_id: str, amount_msat: int) -> Reservation:
+    return Reservation(request_id=request_id, key_id=outcome["key_id"], amount_msat=amount_msat)
+
+
+async def settle(meter: Meter, request_id: str, cost_msat: int, now: int, ref: str | None) -> Settlement | None:
+    cost = _sane_cost(request_id, cost_msat)
+    outcome = await meter.run(SETTLE, {"request_id": request_id, "cost_msat": cost, "ref": ref, "now": now})
+    if outcome.status == GONE:
         return None
-    key_id, balance, charge, held = (int(value) for value in row[2:6])
-    return Settlement(request_id, key_id, held, charge, cost_msat - charge, balance)
+    settled = Settlement(
+        request_id=request_id,
+        key_id=outcome["key_id"],
+        reserved_msat=outcome["held_msat"],
+        charged_msat=outcome["charged_msat"],
+        uncharged_msat=cost - outcome["charged_msat"],
+        balance_after_msat=outcome["balance_msat"],
+    )
+    if settled.uncharged_msat:
+        log.warning(
+            "metering.over_reservation request_id=%s key_id=%d cost_msat=%d reserved_msat=%d uncharged_msat=%d",
+            request_id, settled.key_id, cost, settled.reserved_msat, settled.uncharged_msat,
+        )  # fmt: skip
+    return settled
 
 
-async def release_pg(pg: PostgresDatabase, request_id: str, now: int) -> bool:
-    row = await pg.meter("release", request_id, ref=None, now=now)
-    return bool(row[1] == "ok")
+def _sane_cost(request_id: str, cost_msat: int) -> int:
+    if cost_msat < 0:
+        log.error("metering.negative_cost request_id=%s cost_msat=%d: charged 0", request_id, cost_msat)
+        return 0
+    if cost_msat > ALL_BITCOIN_MSAT:
+        log.error("metering.absurd_cost request_id=%s cost_msat=%d: clamped", request_id, cost_msat)
+        return ALL_BITCOIN_MSAT
+    return cost_msat
+
+
+async def release(meter: Meter, request_id: str) -> bool:
+    return (await meter.run(RELEASE, {"request_id": request_id})).status == OK
+
+
+async def release_all(meter: Meter, request_ids: Iterable[str]) -> int:
+    """Release each reservation; one that a settlement took first is left to it. Returns how many were released."""
+    released = await asyncio.gather(*(release(meter, request_id) for request_id in request_ids))
+    return sum(released)
+
+
+def created_before(cutoff: int) -> Work[list[str]]:
+    def work(conn: Connection) -> list[str]:
+        return list(conn.scalars(select(reservations.c.request_id).where(reservations.c.created_at < cutoff)))
+
+    return work
+
+
+def owners() -> Work[list[str]]:
+    """The processes holding reservations now."""
+
+    def work(conn: Connection) -> list[str]:
+        query = select(reservations.c.owner).where(reservations.c.owner.is_not(None)).distinct()
+        return [str(owner) for owner in conn.scalars(query)]
+
+    return work
+
+
+def owned_by(owner_ids: list[str]) -> Work[list[str]]:
+    def work(conn: Connection) -> list[str]:
+        query = select(reservations.c.request_id).where(reservations.c.owner.in_(owner_ids))
+        return list(conn.scalars(query))
+
+    return work

@@ -13,6 +13,20 @@ class EntryKind(StrEnum):
     REFUND_REVERSED = "refund_reversed"  # + a refund that could not happen, given back
     ADJUSTMENT = "adjustment"  # +/- an operator grant or correction
 
+    @property
+    def sign(self) -> int:
+        """+1 or -1 for the sign every row of this kind must have (zero moves nothing), 0 when either is right."""
+        return _SIGNS[self]
+
+
+_SIGNS = {
+    EntryKind.DEPOSIT: 1,
+    EntryKind.CHARGE: -1,
+    EntryKind.REFUND: -1,
+    EntryKind.REFUND_REVERSED: 1,
+    EntryKind.ADJUSTMENT: 0,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -39,7 +53,7 @@ class Settlement:
     key_id: int
     reserved_msat: int
     charged_msat: int
-    unpaid_msat: int  # cost the key could not cover (usage beyond the reservation and the balance)
+    uncharged_msat: int  # cost above the reservation: never charged, the operator's loss
     balance_after_msat: int
 
 
@@ -70,3 +84,4 @@ class Totals:
     adjusted_msat: int
     balances_msat: int
     reserved_msat: int
+    uncharged_msat: int  # usage served above its reservation and never charged (the operator's loss)

@@ -39,7 +39,7 @@ async def test_a_failing_op_does_not_take_its_batch_down(pg_url: str, caplog: py
 
     released, duplicate, second, settled = results
     assert released is False
-    assert "db.meter_batch_failed size=3" in caplog.text
+    assert "db.group_commit_failed size=3" in caplog.text
     assert isinstance(duplicate, asyncpg.UniqueViolationError)
     assert not isinstance(second, BaseException) and second.amount_msat == 2_000
     assert not isinstance(settled, BaseException) and settled is not None and settled.charged_msat == 700
