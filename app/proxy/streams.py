@@ -3,20 +3,12 @@ finished, dropped by the upstream, or abandoned by the client."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import orjson
-
-from app.errors import NodeError
 from app.pricing.prices import Usage
 from app.proxy.calls import LlmCall
 from app.proxy.metering import SseMeter
 from app.upstream.client import UpstreamReply
 
 Settle = Callable[[Usage | None], Awaitable[None]]
-
-
-def error_event(error: NodeError) -> bytes:
-    """An SSE event that OpenAI's SDKs raise as an APIError."""
-    return b"data: " + orjson.dumps(error.body()) + b"\n\n"
 
 
 class MeteredStream:
@@ -27,6 +19,7 @@ class MeteredStream:
         self._finished = False
 
     async def body(self) -> AsyncIterator[bytes]:
+        """The events as they come; an upstream failure mid-stream is raised (as a NodeError) after settling."""
         try:
             async for chunk in self._reply.chunks():
                 events = self._meter.feed(chunk)
@@ -35,8 +28,6 @@ class MeteredStream:
             tail = self._meter.leftover()
             if tail:
                 yield tail
-        except NodeError as failure:
-            yield error_event(failure)
         finally:
             await self.finish()
 

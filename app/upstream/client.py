@@ -15,9 +15,6 @@ from app.errors import NodeError, UpstreamTimeout, UpstreamUnavailable
 
 
 class UpstreamDropped(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_dropped"
     default_message = "upstream closed the connection before the reply was complete"
 
 
