@@ -151,6 +151,7 @@ async def what_the_page_saw(chromium: str, profile: Path, page: str, node: str, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the first run may install Chromium
 def test_a_page_on_another_origin_uses_the_node_like_routstr_chat(
     chromium: str, page_origin: str, node_factory: NodeFactory, mint: RunningMint, tmp_path: Path
 ) -> None:
