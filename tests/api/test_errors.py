@@ -1,5 +1,6 @@
 """Errors leave the node in OpenAI's envelope with Routstr's types and codes, one table deciding how each shows."""
 
+import asyncio
 import importlib
 import pkgutil
 
@@ -16,7 +17,9 @@ import app
 from app.api.errors import SHOWN_AS, error_body, shown_as
 from app.api.middleware import Cors, RequestIds
 from app.cashu import errors as cashu
+from app.db.database import open_database
 from app.errors import InsufficientBalance, MinimumBalanceRequired, NodeError, Unauthorized
+from app.ledger.service import Ledger
 from tests.fixtures.node import RunningNode, create_key
 from tests.fixtures.sdk import openai_client
 
@@ -119,3 +122,27 @@ async def test_an_unexpected_exception_is_a_500_in_the_envelope_with_id_and_cors
         "request_id": reply.headers["x-routstr-request-id"],
     }
     assert reply.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_paid_reply_s_request_id_is_the_one_its_charge_is_journaled_under(node: RunningNode) -> None:
+    key = create_key(node, 100_000)
+    body = {"model": "standin-small", "messages": [{"role": "user", "content": "hi"}]}
+    reply = httpx.post(f"{node.url}/chat/completions", json=body, headers={"authorization": f"Bearer {key}"})
+
+    assert reply.status_code == 200 and float(reply.headers["x-routstr-cost-usd"]) > 0
+    assert reply.headers.get_list("x-routstr-request-id") == [reply.headers["x-routstr-request-id"]]
+    assert _journaled_request_ids(node, key) == [reply.headers["x-routstr-request-id"]]
+
+
+def _journaled_request_ids(node: RunningNode, key: str) -> list[str]:
+    async def read() -> list[str]:
+        db = open_database(node.settings.database_url)
+        try:
+            ledger = Ledger(db)
+            account = await ledger.find(key)
+            assert account is not None
+            return [e.request_id for e in await ledger.entries(account.id) if e.request_id]
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
