@@ -2,6 +2,7 @@
 
 Both run on the paid hot path, so they only add headers: no Request objects, no body buffering."""
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable
@@ -29,8 +30,14 @@ ALLOWED_METHODS = b"GET, POST, OPTIONS"
 PREFLIGHT_MAX_AGE_S = b"600"
 
 
+# Ids are a random per-process prefix and a counter: unique (the ledger journals paid calls under them) and about
+# twenty times cheaper than a fresh os.urandom per request, which every response pays for.
+_ID_PREFIX = os.urandom(6).hex()
+_id_counter = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return os.urandom(12).hex()
+    return f"{_ID_PREFIX}{next(_id_counter):012x}"
 
 
 def request_id(scope: Scope) -> str:
