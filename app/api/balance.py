@@ -82,7 +82,7 @@ def _route(
 for _prefix in ("/v1/balance", "/v1/wallet"):
     _route(f"{_prefix}/create", create, "POST", CreatedKey, (400, 413, 422, 503), body_schema(TokenBody, False))
     _route(f"{_prefix}/create", create_from_query, "GET", CreatedKey, (400, 422, 503))
-    _route(f"{_prefix}/topup", topup, "POST", ToppedUp, (400, 401, 413, 422, 503), body_schema(TokenBody))
+    _route(f"{_prefix}/topup", topup, "POST", ToppedUp, (400, 401, 413, 422, 503), body_schema(TokenBody, False))
     _route(f"{_prefix}/info", info, "GET", BalanceInfo, (400, 401, 422, 503))
     _route(f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 503))
 router.add_api_route("/v1/wallet/", info, methods=["GET"], include_in_schema=False)
