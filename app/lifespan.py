@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.db.database import Database, open_database
+from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.ledger.service import Ledger
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
 RECOVER_OPEN_S = 60
+PROCESS_LEASE_TTL_S = 30.0  # a process that stopped renewing for this long is taken for dead
 
 
 def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
@@ -91,6 +93,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         sqlite_metering_synchronous=settings.sqlite_metering_synchronous,
     )
     stack.push_async_callback(db.close)
+    leases = await _hold_process_lease(db, stack)
     background = BackgroundWork()
     stack.push_async_callback(background.drain)  # runs before db.close: settlements finish first
     ledger = Ledger(db)
@@ -121,10 +124,22 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
     payments, lightning = await _start_payments(settings, ledger, db, stack)
-    node = Node(settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url)
+    node = Node(settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases)
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
+
+
+async def _hold_process_lease(db: Database, stack: AsyncExitStack) -> Leases:
+    """This process's liveness lease, renewed while it runs and given up at a clean stop, so that other processes
+    on the database can tell when what it held (reservations, mint operations) was orphaned by a crash."""
+    leases = Leases(db, new_boot_id())
+    name = process_lease(leases.owner)
+    await leases.take(name, PROCESS_LEASE_TTL_S)
+    stack.push_async_callback(leases.give_up, name)
+    _start_periodic(stack, (PROCESS_LEASE_TTL_S / 3, lambda: leases.take(name, PROCESS_LEASE_TTL_S)))
+    log.info("node.process boot_id=%s", leases.owner)
+    return leases
 
 
 async def _start_payments(

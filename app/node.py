@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from app.db.leases import Leases
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
 from app.nostr.provider_cache import ProviderCache
@@ -23,6 +24,7 @@ class Node:
     payments: Payments
     lightning: Lightning
     upstream_url: str
+    leases: Leases  # this process's identity (boot id) and its claims in the database
     npub: str = ""
     announcer: Announcer | None = None
     providers: ProviderCache | None = None

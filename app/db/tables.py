@@ -4,6 +4,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,4 +103,14 @@ cashu_operations = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_cashu_operations_state", "state"),
     Index("ix_cashu_operations_key_id", "key_id"),
+)
+
+# Named claims held by one process until they expire (app/db/leases.py): a process's liveness, ownership of a mint
+# operation, leadership of a periodic job.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

@@ -71,13 +71,29 @@ def credit_in(
     conn: Connection, key_id: int, amount_msat: int, kind: EntryKind, now: int, ref: str | None = None
 ) -> int:
     """Add money to a key inside a caller's transaction, with its ledger row. Returns the new balance."""
+    if amount_msat < 0:
+        raise ValueError("a credit adds money: use debit_out to take it")
+    return _move(conn, key_id, amount_msat, kind, now, ref)
+
+
+def debit_out(
+    conn: Connection, key_id: int, amount_msat: int, kind: EntryKind, now: int, ref: str | None = None
+) -> int:
+    """Take money from a key inside a caller's transaction, with its (negative) ledger row. Returns the new balance;
+    the table's checks refuse a debit below zero or below what is reserved."""
+    if amount_msat < 0:
+        raise ValueError("a debit takes money: use credit_in to add it")
+    return _move(conn, key_id, -amount_msat, kind, now, ref)
+
+
+def _move(conn: Connection, key_id: int, signed_msat: int, kind: EntryKind, now: int, ref: str | None) -> int:
     balance = conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id)
-        .values(balance_msat=api_keys.c.balance_msat + amount_msat)
+        .values(balance_msat=api_keys.c.balance_msat + signed_msat)
         .returning(api_keys.c.balance_msat)
     ).scalar_one()
-    _append_entry(conn, key_id=key_id, kind=kind, amount_msat=amount_msat, balance_after_msat=balance, now=now, ref=ref)
+    _append_entry(conn, key_id=key_id, kind=kind, amount_msat=signed_msat, balance_after_msat=balance, now=now, ref=ref)
     return int(balance)
 
 

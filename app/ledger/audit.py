@@ -70,7 +70,8 @@ def totals() -> Work[Totals]:
         return Totals(
             deposited_msat=int(by_kind.get(EntryKind.DEPOSIT.value, 0)),
             charged_msat=-int(by_kind.get(EntryKind.CHARGE.value, 0)),
-            refunded_msat=-int(by_kind.get(EntryKind.REFUND.value, 0)),
+            refunded_msat=-int(by_kind.get(EntryKind.REFUND.value, 0))
+            - int(by_kind.get(EntryKind.REFUND_REVERSED.value, 0)),
             adjusted_msat=int(by_kind.get(EntryKind.ADJUSTMENT.value, 0)),
             balances_msat=int(balances),
             reserved_msat=int(reserved),

@@ -5,10 +5,13 @@ from enum import StrEnum
 
 
 class EntryKind(StrEnum):
-    DEPOSIT = "deposit"
-    CHARGE = "charge"
-    REFUND = "refund"
-    ADJUSTMENT = "adjustment"
+    """What moved a balance, and so which sign its ledger row must have."""
+
+    DEPOSIT = "deposit"  # + ecash redeemed for the key
+    CHARGE = "charge"  # - a request's actual cost
+    REFUND = "refund"  # - the balance paid out as ecash
+    REFUND_REVERSED = "refund_reversed"  # + a refund that could not happen, given back
+    ADJUSTMENT = "adjustment"  # +/- an operator grant or correction
 
 
 @dataclass(frozen=True, slots=True)

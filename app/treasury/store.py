@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Work
 from app.db.tables import cashu_operations, wallet_proofs
-from app.ledger.accounts import credit_in, find_by_hash, find_by_id, insert_account
+from app.ledger.accounts import credit_in, debit_out, find_by_hash, find_by_id, insert_account
 from app.ledger.records import Account, EntryKind
 from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, OpState, RefundPlan
 
@@ -182,7 +182,7 @@ def begin_refund(
             .where(wallet_proofs.c.id.in_(decided.proof_ids), wallet_proofs.c.state == HELD)
             .values(state=RESERVED, operation_id=op_id)
         )
-        credit_in(conn, key_id, -decided.debit_msat, EntryKind.REFUND, now, ref=op_id)
+        debit_out(conn, key_id, decided.debit_msat, EntryKind.REFUND, now, ref=op_id)
         conn.execute(
             cashu_operations.insert().values(
                 id=op_id, kind=OpKind.REFUND.value, purpose="refund", state=OpState.PLANNED.value, mint_url=mint_url,
@@ -247,7 +247,7 @@ def undo_refund(op_id: str, error: str, now: int, *, inputs_spent: bool = False)
             .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
             .values(state=SPENT if inputs_spent else HELD, operation_id=op_id if inputs_spent else None)
         )
-        credit_in(conn, op.key_id, op.amount_msat, EntryKind.REFUND, now, ref=op_id)
+        credit_in(conn, op.key_id, op.amount_msat, EntryKind.REFUND_REVERSED, now, ref=op_id)
         _finish(conn, op_id, now, state=OpState.FAILED.value, error=error)
         return True
 

@@ -1,0 +1,136 @@
+"""`python -m bench.streams`: thousands of long streams held open at once, through the node and through the bare
+pass-through in the same run (the load an LLM proxy really sees: streams of seconds to minutes, not instant replies).
+
+For each stream count and target: completed, errors, wall time, the gap between two chunks of one stream (p50/p99),
+the target's peak RSS and its CPU seconds per 1,000 chunks; for the node also the accounting check (every completed
+stream charged its probe cost, nothing left reserved, ledger check clean). See bench/README.md.
+"""
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.accounting import verify
+from bench.services import PostgresDatabase, _process_tree
+from bench.stream_load import raise_fd_limit
+from bench.targets import RssSampler, Target, price_node, start_node, start_passthrough, start_upstream, stop_targets
+
+NODE_TARGETS = ("node-sqlite", "node-postgres")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.streams", description=__doc__)
+    parser.add_argument(
+        "--streams", default="1000", help="comma list of concurrent stream counts, e.g. 1000,5000,10000"
+    )
+    parser.add_argument("--chunks", type=int, default=40, help="chunks per stream")
+    parser.add_argument("--delay-ms", type=int, default=100, help="delay between two chunks at the upstream")
+    parser.add_argument("--ramp-s", type=float, default=2.0, help="open the streams over this many seconds")
+    parser.add_argument("--targets", default="passthrough,node-sqlite", help="passthrough, node-sqlite, node-postgres")
+    parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--balance-msat", type=int, default=10**13)
+    return parser.parse_args(argv)
+
+
+def body_for(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "model": "standin-small",
+        "messages": [{"role": "user", "content": "Stream to the benchmark"}],
+        "stream": True,
+        "standin": {"chunks": args.chunks, "delay_ms": args.delay_ms},
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    ticks = 0
+    for member in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_streams(target: Target, body: bytes, streams: int, ramp_s: float, workdir: Path) -> dict[str, Any]:
+    out = workdir / f"{target.name}-{streams}.json"
+    command = [sys.executable, "-m", "bench.stream_load", "--url", target.chat_url, "--body", body.decode(),
+               "--key", target.api_key, "--streams", str(streams), "--ramp-s", str(ramp_s),
+               "--out", str(out)]  # fmt: skip
+    cpu_before = cpu_seconds(target.service.process.pid)
+    with RssSampler([target], interval_s=0.25) as sampler:
+        subprocess.run(command, check=True, timeout=1800)
+    result: dict[str, Any] = orjson.loads(out.read_bytes())
+    cpu = cpu_seconds(target.service.process.pid) - cpu_before
+    result["peak_rss_mb"] = round(sampler.max_mb[target.name], 1)
+    result["cpu_s_per_1k_chunks"] = round(1000 * cpu / max(1, result["events"]), 3)
+    return result
+
+
+def _start(names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> list[Target]:
+    upstream = start_upstream(workdir)
+    started = [upstream]
+    cleanup.callback(stop_targets, started)
+    for name in names:
+        if name == "passthrough":
+            started.append(start_passthrough(upstream, workdir))
+            continue
+        url = f"sqlite:///{workdir}/bench-streams.db"
+        if name == "node-postgres":
+            database = PostgresDatabase(args.postgres_admin_url)
+            database.create()
+            cleanup.callback(database.drop)
+            url = database.url
+        started.append(start_node(name, url, upstream, workdir, args.balance_msat))
+    return started[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_fd_limit()  # inherited by every process started below
+    body = orjson.dumps(body_for(args))
+    rows: list[tuple[str, int, dict[str, Any]]] = []
+    checks: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="routstr-streams-") as tmp, contextlib.ExitStack() as cleanup:
+        workdir = Path(tmp)
+        targets = _start([n.strip() for n in args.targets.split(",") if n.strip()], args, workdir, cleanup)
+        for target in targets:
+            if target.is_node:
+                price_node(target, {"sse": body})
+        for streams in (int(n) for n in args.streams.split(",")):
+            for target in targets:
+                result = run_streams(target, body, streams, args.ramp_s, workdir)
+                rows.append((target.name, streams, result))
+                if target.tracker is not None:
+                    target.tracker.record("sse", result["completed"], streams, exact_count=True)
+        for target in targets:
+            if target.tracker is not None:
+                checks[target.name] = verify(target.env, target.api_key, target.tracker)
+    print(table(rows))
+    for name, check in checks.items():
+        print(f"accounting {name}: {'ok' if check['ok'] else 'FAILED'} ({check['summary']})")
+    return 0 if all(check["ok"] for check in checks.values()) else 1
+
+
+def table(rows: list[tuple[str, int, dict[str, Any]]]) -> str:
+    head = f"{'target':<14}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
+    head += f"{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
+    lines = [head]
+    for name, streams, r in rows:
+        errors = sum(r["errors"].values())
+        lines.append(
+            f"{name:<14}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{r['gaps_ms']['p50']:>9.1f}"
+            f"{r['gaps_ms']['p99']:>9.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}  {r['errors'] or ''}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
