@@ -117,7 +117,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     rates = FixedRate(settings.btc_usd_rate)
     catalog = ModelCatalog(upstream, pricing_policy(settings, await rates.btc_usd()))
     await catalog.refresh()
-    proxy = ProxyService(ledger, catalog.current, upstream, background, settings.max_completion_tokens)
+    proxy = ProxyService(ledger, catalog.current, upstream, background, settings.max_completion_tokens, rates)
     _start_periodic(
         stack,
         (CATALOG_REFRESH_S, catalog.refresh),

@@ -1,10 +1,12 @@
-"""The ASGI application: routers, error handlers, lifespan. `uvicorn app.main:app` serves it."""
+"""The ASGI application: routers, error handlers, middleware, lifespan. `uvicorn app.main:app` serves it."""
 
 from fastapi import FastAPI
 
 import app as package
 from app.api import balance, catalog, lightning, proxy
 from app.api.errors import install_error_handlers
+from app.api.middleware import Cors, RequestIds
+from app.api.openapi import install_openapi
 from app.api.redaction import redact_access_logs
 from app.lifespan import lifespan_for
 from app.settings import Settings
@@ -22,11 +24,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
+    install_openapi(api)
     redact_access_logs()
     api.include_router(proxy.router)
     api.include_router(catalog.router)
     api.include_router(balance.router)
     api.include_router(lightning.router)
+    api.add_middleware(RequestIds)
+    api.add_middleware(Cors, origins=settings.cors_origins)  # outermost: errors and 500s carry CORS headers too
     return api
 
 

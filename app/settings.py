@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     http_url: str = ""
     onion_url: str = ""
     log_level: str = "INFO"
+    cors_origins: CommaList = Field(default_factory=lambda: ["*"])  # browser origins allowed; `*` = any, no cookies
 
     # storage
     database_url: str = "sqlite:///data/node.db"
@@ -71,7 +72,7 @@ class Settings(BaseSettings):
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
 
-    @field_validator("cashu_mints", "relays", mode="before")
+    @field_validator("cashu_mints", "relays", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

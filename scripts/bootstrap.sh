@@ -18,3 +18,5 @@ if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANTED" || ! -x "$VENV/bin/python"
     echo "built $VENV" >&2
 fi
 "$ROOT/scripts/mint-venv.sh"
+# CI (a fresh machine, root) also gets the headless Chromium the browser tests drive
+if [[ "${CI:-}" == "true" ]]; then "$ROOT/scripts/browser.sh" >/dev/null; fi

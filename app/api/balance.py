@@ -1,72 +1,89 @@
 """Ecash in and out: Routstr's /v1/balance/* endpoints and the /v1/wallet/* aliases routstr-sdk uses."""
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.api.deps import NodeDep
-from app.api.requests import bearer_credential, read_body
+from app.api.deps import ApiKey, NodeDep, Payer
 from app.api.responses import json_response
+from app.api.schemas import (
+    BalanceInfo,
+    CreatedKey,
+    Refunded,
+    TokenBody,
+    ToppedUp,
+    body_schema,
+    error_responses,
+    json_body,
+)
 from app.errors import BadRequest
 
-router = APIRouter()
-
-TOKEN_FIELDS = ("cashu_token", "initial_balance_token", "token")
 MAX_BALANCE_BODY = 64 * 1024
+TokenIn = Annotated[TokenBody, Depends(json_body(TokenBody, MAX_BALANCE_BODY))]
+# Routstr's older form puts the token in the query string (never logged: see app.api.redaction)
+QueryToken = Annotated[str | None, Query(description="a Cashu token (Routstr's older form; prefer the body)")]
+
+router = APIRouter(tags=["balance"])
 
 
-async def _token_from(request: Request) -> str:
-    """The token from the JSON body, or from the query string (Routstr's older form; never logged)."""
-    body = await read_body(request, MAX_BALANCE_BODY)
-    payload: Any = {}
-    if body.strip():
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest("request body is not valid JSON") from exc
-    for source in (payload if isinstance(payload, dict) else {}, request.query_params):
-        for field in TOKEN_FIELDS:
-            value = source.get(field)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-    raise BadRequest("a Cashu token is required (JSON field `cashu_token`)", param="cashu_token")
+def _token(body: TokenBody, *query: str | None) -> str:
+    found = body.first_token() or next((t.strip() for t in query if t and t.strip()), None)
+    if found is None:
+        raise BadRequest("a Cashu token is required (JSON field `cashu_token`)", param="cashu_token")
+    return found
 
 
-def _payer_credential(request: Request) -> str:
-    """Bearer key or token; a per-request payer may name its X-Cashu token instead."""
-    xcashu = request.headers.get("x-cashu", "").strip()
-    return xcashu if xcashu and "authorization" not in request.headers else bearer_credential(request)
+async def create(
+    node: NodeDep, body: TokenIn, initial_balance_token: QueryToken = None, cashu_token: QueryToken = None
+) -> Response:
+    deposit = await node.payments.create(_token(body, initial_balance_token, cashu_token))
+    account = deposit.account
+    return json_response({"api_key": deposit.api_key, "balance": account.balance_msat, "key_hash": account.key_hash})
 
 
-async def create(request: Request, node: NodeDep) -> Response:
-    deposit = await node.payments.create(await _token_from(request))
-    return json_response(
-        {"api_key": deposit.api_key, "balance": deposit.account.balance_msat, "key_hash": deposit.account.key_hash}
-    )
+async def create_from_query(
+    node: NodeDep, initial_balance_token: QueryToken = None, cashu_token: QueryToken = None
+) -> Response:
+    return await create(node, TokenBody(), initial_balance_token, cashu_token)
 
 
-async def topup(request: Request, node: NodeDep) -> Response:
-    deposit = await node.payments.topup(bearer_credential(request), await _token_from(request))
+async def topup(node: NodeDep, key: ApiKey, body: TokenIn, cashu_token: QueryToken = None) -> Response:
+    deposit = await node.payments.topup(key, _token(body, cashu_token))
     return json_response({"msats": deposit.credited_msat, "balance": deposit.account.balance_msat})
 
 
-async def info(request: Request, node: NodeDep) -> Response:
-    credential = _payer_credential(request)
-    account = await node.payments.account(credential)
-    return json_response({"api_key": credential, "balance": account.balance_msat, "reserved": account.reserved_msat})
+async def info(node: NodeDep, payer: Payer) -> Response:
+    account = await node.payments.account(payer.secret)
+    return json_response({"api_key": payer.secret, "balance": account.balance_msat, "reserved": account.reserved_msat})
 
 
-async def refund(request: Request, node: NodeDep) -> Response:
-    paid = await node.payments.refund(_payer_credential(request))
+async def refund(node: NodeDep, payer: Payer) -> Response:
+    paid = await node.payments.refund(payer.secret)
     return json_response({"token": paid.token, "msats": paid.msats, "fee_msats": paid.fee_msats})
 
 
+def _route(
+    path: str,
+    endpoint: Callable[..., Awaitable[Response]],
+    method: str,
+    reply: type[BaseModel],
+    errors: tuple[int, ...],
+    body: dict[str, Any] | None = None,
+) -> None:
+    responses = error_responses(errors)
+    router.add_api_route(
+        path, endpoint, methods=[method], response_model=reply, responses=responses, openapi_extra=body
+    )
+
+
 for _prefix in ("/v1/balance", "/v1/wallet"):
-    router.add_api_route(f"{_prefix}/create", create, methods=["POST", "GET"])
-    router.add_api_route(f"{_prefix}/topup", topup, methods=["POST"])
-    router.add_api_route(f"{_prefix}/info", info, methods=["GET"])
-    router.add_api_route(f"{_prefix}/refund", refund, methods=["POST"])
+    _route(f"{_prefix}/create", create, "POST", CreatedKey, (400, 413, 422, 503), body_schema(TokenBody, False))
+    _route(f"{_prefix}/create", create_from_query, "GET", CreatedKey, (400, 422, 503))
+    _route(f"{_prefix}/topup", topup, "POST", ToppedUp, (400, 401, 413, 422, 503), body_schema(TokenBody, False))
+    _route(f"{_prefix}/info", info, "GET", BalanceInfo, (400, 401, 422, 503))
+    _route(f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 503))
 router.add_api_route("/v1/wallet/", info, methods=["GET"], include_in_schema=False)
 router.add_api_route("/v1/wallet", info, methods=["GET"], include_in_schema=False)

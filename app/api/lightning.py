@@ -1,42 +1,25 @@
 """Lightning top-up: an invoice from the node's mint (NUT-04), and its status, which credits the key once paid.
 Served under /v1/balance/lightning/* and the /v1/wallet/lightning/* aliases."""
 
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from app.api.deps import NodeDep
-from app.api.requests import bearer_credential, read_body
+from app.api.deps import NodeDep, OptionalApiKey
 from app.api.responses import json_response
-from app.errors import BadRequest
+from app.api.schemas import InvoiceReply, InvoiceRequest, body_schema, error_responses, json_body
 from app.payments.lightning import Invoice, InvoiceStatus
 
-router = APIRouter()
-
 MAX_INVOICE_BODY = 4 * 1024
+InvoiceIn = Annotated[InvoiceRequest, Depends(json_body(InvoiceRequest, MAX_INVOICE_BODY))]
+
+router = APIRouter(tags=["lightning"])
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = await read_body(request, MAX_INVOICE_BODY)
-    try:
-        payload = orjson.loads(body or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest("request body is not valid JSON") from exc
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    return payload
-
-
-def _topup_credential(request: Request, payload: dict[str, Any]) -> str | None:
+def _topup_key(bearer: str | None, body: InvoiceRequest) -> str | None:
     """The key to top up: the Bearer key, or Routstr's older `api_key` body field."""
-    if payload.get("purpose") != "topup":
-        return None
-    named = payload.get("api_key")
-    if "authorization" not in request.headers and isinstance(named, str) and named.strip():
-        return named.strip()
-    return bearer_credential(request)
+    return bearer or (body.api_key or "").strip() or None
 
 
 def _invoice_json(invoice: Invoice) -> dict[str, Any]:
@@ -53,11 +36,9 @@ def _status_json(status: InvoiceStatus) -> dict[str, Any]:
     return body
 
 
-async def create_invoice(request: Request, node: NodeDep) -> Response:
-    payload = await _json_object(request)
-    purpose = payload.get("purpose", "create")
-    credential = _topup_credential(request, payload)
-    invoice = await node.lightning.create_invoice(payload.get("amount_sats"), purpose, credential)
+async def create_invoice(node: NodeDep, bearer: OptionalApiKey, body: InvoiceIn) -> Response:
+    credential = _topup_key(bearer, body)
+    invoice = await node.lightning.create_invoice(body.amount_sats, body.purpose, credential)
     return json_response(_invoice_json(invoice))
 
 
@@ -66,5 +47,11 @@ async def invoice_status(invoice_id: str, node: NodeDep) -> Response:
 
 
 for _prefix in ("/v1/balance/lightning", "/v1/wallet/lightning"):
-    router.add_api_route(f"{_prefix}/invoice", create_invoice, methods=["POST"])
-    router.add_api_route(f"{_prefix}/invoice/{{invoice_id}}/status", invoice_status, methods=["GET"])
+    router.add_api_route(
+        f"{_prefix}/invoice", create_invoice, methods=["POST"], response_model=InvoiceReply,
+        responses=error_responses((400, 401, 413, 502, 503)), openapi_extra=body_schema(InvoiceRequest),
+    )  # fmt: skip
+    router.add_api_route(
+        f"{_prefix}/invoice/{{invoice_id}}/status", invoice_status, methods=["GET"], response_model=InvoiceReply,
+        responses=error_responses((400, 404, 502, 503)),
+    )  # fmt: skip

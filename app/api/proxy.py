@@ -1,13 +1,16 @@
 """The paid OpenAI endpoints, with and without the /v1 prefix. Thin: read, find the payer, call the proxy, render."""
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.api.requests import bearer_credential, read_body
+from app.api.deps import bearer_secret, credential_from
+from app.api.middleware import request_id
+from app.api.requests import read_body
 from app.api.responses import MeteredStreamingResponse
-from app.errors import NodeError
+from app.errors import InsufficientBalance, MinimumBalanceRequired, NodeError
 from app.node import Node
 from app.payments.deposits import Purpose
 from app.payments.service import Payer
@@ -18,6 +21,11 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 CHANGE_LATER = "stream: claim the change with POST /v1/wallet/refund and the same X-Cashu header"
+PAID_PATHS = {
+    "/chat/completions": Endpoint.CHAT,
+    "/completions": Endpoint.COMPLETIONS,
+    "/embeddings": Endpoint.EMBEDDINGS,
+}
 
 
 def _render(reply: JsonReply | StreamReply) -> Response:
@@ -28,12 +36,13 @@ def _render(reply: JsonReply | StreamReply) -> Response:
 
 async def _forward(request: Request, endpoint: Endpoint) -> Response:
     node: Node = request.app.state.node
-    xcashu = request.headers.get("x-cashu", "").strip()
-    if xcashu:
-        return await _pay_per_request(request, node, endpoint, xcashu)
-    payer = await node.payments.payer(bearer_credential(request))
+    headers = request.headers
+    credential = credential_from(bearer_secret(headers.get("authorization")), headers.get("x-cashu"))
+    if credential.per_request:
+        return await _pay_per_request(request, node, endpoint, credential.secret)
+    payer = await node.payments.payer(credential.secret)
     body = await read_body(request, node.settings.max_request_bytes)
-    return _render(await node.proxy.call(endpoint, body, payer.key_hash))
+    return _render(await node.proxy.call(endpoint, body, payer.key_hash, request_id(request.scope)))
 
 
 async def _pay_per_request(request: Request, node: Node, endpoint: Endpoint, token: str) -> Response:
@@ -42,7 +51,11 @@ async def _pay_per_request(request: Request, node: Node, endpoint: Endpoint, tok
     body = await read_body(request, node.settings.max_request_bytes)
     payer = await node.payments.payer(token, purpose=Purpose.XCASHU)
     try:
-        reply = await node.proxy.call(endpoint, body, payer.key_hash)
+        reply = await node.proxy.call(endpoint, body, payer.key_hash, request_id(request.scope))
+    except InsufficientBalance as short:
+        below_minimum = MinimumBalanceRequired(short.message)
+        below_minimum.headers.update(await _change(node, payer))
+        raise below_minimum from short
     except NodeError as refused:
         refused.headers.update(await _change(node, payer))
         raise
@@ -57,26 +70,20 @@ async def _change(node: Node, payer: Payer) -> dict[str, str]:
     try:
         change = await node.payments.change_for(payer)
     except NodeError as exc:
-        log.info("xcashu.no_change code=%s", exc.code)
+        log.info("xcashu.no_change error=%s", type(exc).__name__)
         return {}
     return {"x-cashu": change.token}
 
 
-async def chat_completions(request: Request) -> Response:
-    return await _forward(request, Endpoint.CHAT)
+def _route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def forward(request: Request) -> Response:
+        return await _forward(request, endpoint)
 
-
-async def completions(request: Request) -> Response:
-    return await _forward(request, Endpoint.COMPLETIONS)
-
-
-async def embeddings(request: Request) -> Response:
-    return await _forward(request, Endpoint.EMBEDDINGS)
+    return forward
 
 
 # Plain Starlette routes: these run for every token sold, and FastAPI's per-request dependency and parameter
-# machinery has nothing to do here (the handlers parse only what they need).
+# machinery has nothing to do here (the handlers parse only what they need). app.api.openapi describes them.
 for _prefix in ("/v1", ""):
-    router.add_route(f"{_prefix}/chat/completions", chat_completions, methods=["POST"], include_in_schema=False)
-    router.add_route(f"{_prefix}/completions", completions, methods=["POST"], include_in_schema=False)
-    router.add_route(f"{_prefix}/embeddings", embeddings, methods=["POST"], include_in_schema=False)
+    for _path, _endpoint in PAID_PATHS.items():
+        router.add_route(f"{_prefix}{_path}", _route(_endpoint), methods=["POST"], include_in_schema=False)

@@ -1,17 +1,8 @@
-"""Reading what a client sent: the bearer credential and a size-limited body."""
+"""Reading what a client sent: a size-limited body."""
 
 from fastapi import Request
 
-from app.errors import BodyTooLarge, Unauthorized
-
-
-def bearer_credential(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, credential = header.partition(" ")
-    credential = credential.strip()
-    if scheme.lower() != "bearer" or not credential:
-        raise Unauthorized("missing API key: send `Authorization: Bearer sk-...` or a Cashu token")
-    return credential
+from app.errors import BodyTooLarge
 
 
 async def read_body(request: Request, limit: int) -> bytes:

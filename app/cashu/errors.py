@@ -1,4 +1,4 @@
-"""Cashu errors as the node reports them. Codes and statuses match Routstr's, whose clients parse them."""
+"""Cashu errors. app.api.errors gives each the status, type and code Routstr's clients branch on."""
 
 from typing import Any
 
@@ -6,42 +6,30 @@ from app.errors import NodeError
 
 
 class CashuError(NodeError):
-    status = 400
-    type = "invalid_request_error"
-    code = "cashu_error"
     default_message = "cashu error"
 
 
 class TokenAlreadySpent(CashuError):
-    code = "cashu_token_already_spent"
     default_message = "the cashu token has already been spent"
 
 
 class InvalidToken(CashuError):
-    code = "invalid_cashu_token"
     default_message = "invalid cashu token"
 
 
 class TokenZeroValue(CashuError):
-    code = "cashu_token_zero_value"
     default_message = "the cashu token has no value"
 
 
 class UntrustedMint(CashuError):
-    code = "cashu_untrusted_mint"
     default_message = "the cashu token comes from a mint this node does not accept"
 
 
 class SwapFeesExceedAmount(CashuError):
-    status = 422
-    code = "cashu_token_swap_fees_exceed_amount"
     default_message = "the mint's swap fees exceed the token's value"
 
 
 class MintUnreachable(NodeError):
-    status = 503
-    type = "server_error"
-    code = "cashu_mint_unreachable"
     default_message = "the cashu mint is unreachable"
 
 
@@ -57,7 +45,6 @@ class SwapOutcomeUnknown(MintUnreachable):
 class MintRejected(CashuError):
     """The mint refused a request with a code the node has no specific meaning for."""
 
-    code = "cashu_mint_error"
     default_message = "the cashu mint rejected the request"
 
     def __init__(self, message: str | None = None, *, mint_code: int = 0, **extra: Any) -> None:
@@ -70,8 +57,6 @@ class TransactionUnbalanced(MintRejected):
 
     Nutshell's generic transaction error, 11000, is a plain MintRejected: a token's sender can provoke it."""
 
-    status = 500
-    type = "server_error"
     default_message = "the cashu mint found the transaction unbalanced"
 
 
@@ -82,6 +67,4 @@ class KeysetUnknown(MintRejected):
 class BadMintSignature(MintRejected):
     """The mint's signature does not match its keys: it returned something the node cannot spend."""
 
-    status = 502
-    type = "server_error"
     default_message = "the cashu mint returned an invalid signature"

@@ -6,16 +6,10 @@ from app.errors import NodeError
 class InvalidNostrKey(NodeError):
     """The configured NSEC or the stored key file is not a usable secp256k1 secret; start-up stops."""
 
-    status = 500
-    type = "server_error"
-    code = "invalid_nostr_key"
     default_message = "the Nostr secret key is malformed (expected nsec1... or 64 hex characters)"
 
 
 class InvalidEvent(NodeError):
     """A Nostr event has the wrong shape, id or signature."""
 
-    status = 400
-    type = "invalid_request_error"
-    code = "invalid_nostr_event"
     default_message = "invalid Nostr event"

@@ -176,7 +176,9 @@ class Lightning:
             try:
                 state = await self._settle(op.id)
             except NodeError as failure:  # one mint's trouble must not stop the others
-                log.warning("lightning.settle_failed op=%s mint=%s code=%s", op.id, op.mint_url, failure.code)
+                log.warning(
+                    "lightning.settle_failed op=%s mint=%s error=%s", op.id, op.mint_url, type(failure).__name__
+                )
                 continue
             resolved += state in (InvoiceState.PAID, InvoiceState.EXPIRED, InvoiceState.FAILED)
         return resolved

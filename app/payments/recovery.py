@@ -62,7 +62,7 @@ class Recovery:
         except MintUnreachable:
             return SwapRecovery(SwapOutcome.PENDING)
         except CashuError as refused:
-            log.warning("recovery.retry_refused code=%s", refused.code)
+            log.warning("recovery.retry_refused error=%s", type(refused).__name__)
             return await recover_swap(client, plan)  # spent meanwhile (a late first request), or truly refused
 
     async def _recover_deposit(self, op: Operation, plan: SwapPlan, outcome: SwapRecovery) -> None:

@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 
 
 class WalletShort(NodeError):
-    status = 503
-    type = "server_error"
-    code = "wallet_insufficient_funds"
     default_message = "the node's wallet cannot pay this refund right now"
 
 

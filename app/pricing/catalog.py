@@ -2,9 +2,8 @@
 
 An unpriced model is refused or charged the configured default price; it is never free by accident."""
 
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -12,8 +11,11 @@ import orjson
 from app.errors import ModelNotFound
 from app.pricing.prices import (
     Price,
+    Usage,
+    cost_of,
     msat_per_mtok_to_sats_per_token,
     msat_per_mtok_to_usd_per_token,
+    msat_to_usd,
     usd_per_mtok_to_msat,
 )
 from app.upstream.model_list import UpstreamModel
@@ -35,7 +37,23 @@ class PricedModel:
     price: Price
     created: int
     owned_by: str
-    context_length: int | None = None  # prompt plus completion tokens, when the upstream says
+    described: Mapping[str, Any] = field(default_factory=dict)  # DESCRIBED_FIELDS the upstream sent
+
+    @property
+    def context_length(self) -> int | None:
+        return _positive(self.described.get("context_length")) or _positive(self._top_provider("context_length"))
+
+    @property
+    def max_completion_tokens(self) -> int | None:
+        return _positive(self._top_provider("max_completion_tokens"))
+
+    def _top_provider(self, name: str) -> Any:
+        top = self.described.get("top_provider")
+        return top.get(name) if isinstance(top, dict) else None
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def parse_model_prices(raw: str, btc_usd: float) -> dict[str, Price]:
@@ -74,7 +92,9 @@ class Catalog:
         for model in upstream_models:
             price = policy.configured.get(model.id, policy.default)
             if price is not None:
-                priced[model.id] = PricedModel(model.id, price, model.created, model.owned_by, model.context_length)
+                limits = {"context_length": model.context_length} if model.context_length else {}
+                described = {**model.described, **limits}
+                priced[model.id] = PricedModel(model.id, price, model.created, model.owned_by, described)
         for model_id, price in policy.configured.items():
             priced.setdefault(model_id, PricedModel(model_id, price, 0, "node"))
         return cls(priced.values())
@@ -88,36 +108,69 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._models)
 
-    def as_openai_list(self, btc_usd: float, max_completion_tokens: int) -> dict[str, Any]:
-        data = [_describe(m, btc_usd, max_completion_tokens) for m in self._models.values()]
-        return {"object": "list", "data": data}
+    def as_openai_list(self, btc_usd: float, operator_limit: int) -> dict[str, Any]:
+        return {"object": "list", "data": [describe(m, btc_usd, operator_limit) for m in self._models.values()]}
+
+    def describe(self, model: str, btc_usd: float, operator_limit: int) -> dict[str, Any]:
+        return describe(self.lookup(model), btc_usd, operator_limit)
 
 
-def _describe(model: PricedModel, btc_usd: float, operator_limit: int) -> dict[str, Any]:
-    """OpenAI's model object plus `pricing` (USD per token) and `sats_pricing` (sats per token), as Routstr's
-    clients read them; `max_completion_cost` is what a request without max_tokens reserves for its completion."""
+@dataclass(frozen=True, slots=True)
+class MaxUsage:
+    """The most tokens one request can use, per side and together (a long completion leaves less room for the
+    prompt when both share one context window)."""
+
+    prompt: int
+    completion: int
+    total: Usage
+
+
+def max_usage(model: PricedModel, operator_limit: int) -> MaxUsage:
+    """Routstr's rule from the context window and the completion limit; with neither known, a prompt and a
+    completion of `operator_limit` each (what the node reserves for a request that names no limit)."""
+    window, limit = model.context_length, model.max_completion_tokens
+    if window and limit and window > limit:
+        return MaxUsage(window, limit, Usage(window - limit, limit))
+    if window:
+        widest = Usage(0, window) if _completion_dearer(model) else Usage(window, 0)
+        return MaxUsage(window, window, widest)
+    if limit:
+        return MaxUsage(limit, limit, Usage(0, limit))
+    return MaxUsage(operator_limit, operator_limit, Usage(operator_limit, operator_limit))
+
+
+def _completion_dearer(model: PricedModel) -> bool:
+    return model.price.completion_msat_per_mtok >= model.price.prompt_msat_per_mtok
+
+
+def describe(model: PricedModel, btc_usd: float, operator_limit: int) -> dict[str, Any]:
+    """OpenAI's model object plus what Routstr's clients read: `pricing` (USD per token, maxima in USD),
+    `sats_pricing` (sats per token, maxima in sats; `max_cost` gates their deposits), and the model's limits."""
+    bounds = max_usage(model, operator_limit)
+    maxima_msat = {
+        "max_prompt_cost": cost_of(Usage(bounds.prompt, 0), model.price).total_msat,
+        "max_completion_cost": cost_of(Usage(0, bounds.completion), model.price).total_msat,
+        "max_cost": cost_of(bounds.total, model.price).total_msat,
+    }
     prompt, completion = model.price.prompt_msat_per_mtok, model.price.completion_msat_per_mtok
-    max_tokens = min(operator_limit, model.context_length or operator_limit)
-    max_completion_msat = math.ceil(completion * max_tokens / 1_000_000)
-    described = {
+    return {
         "id": model.id,
         "object": "model",
         "created": model.created,
         "owned_by": model.owned_by,
         "name": model.id,
+        **model.described,
+        **({"context_length": model.context_length} if model.context_length else {}),
         "pricing": {
             "prompt": msat_per_mtok_to_usd_per_token(prompt, btc_usd),
             "completion": msat_per_mtok_to_usd_per_token(completion, btc_usd),
             "request": 0.0,
-            "max_completion_cost": max_completion_msat / 100_000_000_000 * btc_usd,
+            **{name: msat_to_usd(msat, btc_usd) for name, msat in maxima_msat.items()},
         },
         "sats_pricing": {
             "prompt": msat_per_mtok_to_sats_per_token(prompt),
             "completion": msat_per_mtok_to_sats_per_token(completion),
             "request": 0.0,
-            "max_completion_cost": max_completion_msat / 1000,
+            **{name: msat / 1000 for name, msat in maxima_msat.items()},
         },
     }
-    if model.context_length is not None:
-        described["context_length"] = model.context_length
-    return described

@@ -55,5 +55,9 @@ def msat_per_mtok_to_usd_per_token(msat_per_mtok: int, btc_usd: float) -> float:
     return msat_per_mtok / TOKENS_PER_PRICE_UNIT / MSAT_PER_BTC * btc_usd
 
 
+def msat_to_usd(msat: int, btc_usd: float) -> float:
+    return msat / MSAT_PER_BTC * btc_usd
+
+
 def msat_per_mtok_to_sats_per_token(msat_per_mtok: int) -> float:
     return msat_per_mtok / TOKENS_PER_PRICE_UNIT / 1000

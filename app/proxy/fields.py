@@ -12,19 +12,19 @@ _JSON_TYPE_NAMES = {str: "a string", bool: "a boolean", int: "an integer", float
 
 
 class InvalidType(BadRequest):
-    code = "invalid_type"
+    pass
 
 
 class BelowMinimum(BadRequest):
-    code = "integer_below_min_value"
+    pass
 
 
 class AboveMaximum(BadRequest):
-    code = "integer_above_max_value"
+    pass
 
 
 class InvalidValue(BadRequest):
-    code = "invalid_value"
+    pass
 
 
 def _json_type(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -10,7 +9,8 @@ from app.errors import NodeError
 from app.ledger.records import Reservation
 from app.ledger.service import Ledger
 from app.pricing.catalog import Catalog, PricedModel
-from app.pricing.prices import Cost, Usage, cost_of
+from app.pricing.prices import Cost, Usage, cost_of, msat_to_usd
+from app.pricing.rates import RateSource
 from app.proxy.background import BackgroundWork
 from app.proxy.calls import Endpoint, LlmCall, parse_call
 from app.proxy.metering import byte_ceiling, usage_of_json_reply
@@ -36,14 +36,10 @@ class StreamReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def new_request_id() -> str:
-    return os.urandom(12).hex()
-
-
-def cost_headers(request_id: str, cost: Cost) -> dict[str, str]:
+def cost_headers(cost: Cost, btc_usd: float) -> dict[str, str]:
     return {
-        "x-routstr-request-id": request_id,
         "x-routstr-cost-msats": str(cost.total_msat),
+        "x-routstr-cost-usd": f"{msat_to_usd(cost.total_msat, btc_usd):.10f}",
         "x-routstr-input-cost-msats": str(cost.input_msat),
         "x-routstr-output-cost-msats": str(cost.output_msat),
     }
@@ -57,19 +53,21 @@ class ProxyService:
         upstream: UpstreamClient,
         background: BackgroundWork,
         max_completion_tokens: int,
+        rates: RateSource,
     ) -> None:
         self._ledger = ledger
         self._catalog = catalog
         self._upstream = upstream
         self._background = background
         self._max_completion_tokens = max_completion_tokens  # the operator's limit per choice
+        self._rates = rates
 
-    async def call(self, endpoint: Endpoint, body: bytes, key_hash: str) -> JsonReply | StreamReply:
-        """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent."""
+    async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
+        """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
+        `request_id` is the id the client sees on the reply; the reservation is journaled under it."""
         parsed = parse_call(endpoint, body)
         model = self._catalog().lookup(parsed.model)
         call = parsed.bounded(model.context_length, self._max_completion_tokens)
-        request_id = new_request_id()
         max_cost = cost_of(call.max_usage(), model.price).total_msat
         held = await self._reserve(key_hash, max_cost, request_id)
         try:
@@ -118,7 +116,7 @@ class ProxyService:
             raise
         cost = self._within_reservation(cost_of(usage_of_json_reply(call, body), model.price), held, call)
         await self._background.shielded(self._ledger.settle(held.request_id, cost.total_msat, ref=call.model))
-        return JsonReply(200, body, reply.content_type, cost_headers(held.request_id, cost))
+        return JsonReply(200, body, reply.content_type, cost_headers(cost, await self._rates.btc_usd()))
 
     @staticmethod
     def _within_reservation(cost: Cost, held: Reservation, call: LlmCall) -> Cost:
@@ -137,7 +135,7 @@ class ProxyService:
 
     def _stream(self, call: LlmCall, model: PricedModel, reply: UpstreamReply, held: Reservation) -> StreamReply:
         stream = MeteredStream(call, reply, settle=lambda usage: self._settle_stream(call, model, held, usage))
-        headers = {"x-routstr-request-id": held.request_id, "x-routstr-reserved-msats": str(held.amount_msat)}
+        headers = {"x-routstr-reserved-msats": str(held.amount_msat)}
         return StreamReply(stream, reply.content_type, headers)
 
     async def _settle_stream(self, call: LlmCall, model: PricedModel, held: Reservation, usage: Usage | None) -> None:

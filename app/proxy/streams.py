@@ -4,8 +4,7 @@ finished, dropped by the upstream, cut off for outgrowing its reservation, or ab
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-
-import orjson
+from typing import NoReturn
 
 from app.errors import NodeError
 from app.pricing.prices import Usage
@@ -17,19 +16,9 @@ log = logging.getLogger(__name__)
 
 Settle = Callable[[Usage | None], Awaitable[None]]
 
-DONE_EVENT = b"data: [DONE]\n\n"
-
 
 class ReplyOverBudget(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_over_budget"
     default_message = "the upstream produced more than this request's max_tokens allow; the reply was cut off"
-
-
-def error_event(error: NodeError) -> bytes:
-    """An SSE event that OpenAI's SDKs raise as an APIError."""
-    return b"data: " + orjson.dumps(error.body()) + b"\n\n"
 
 
 class MeteredStream:
@@ -42,6 +31,7 @@ class MeteredStream:
         self._finished = False
 
     async def body(self) -> AsyncIterator[bytes]:
+        """The events as they come; an upstream failure mid-stream is raised (as a NodeError) after settling."""
         try:
             async with aclosing(self._reply.chunks()) as chunks:
                 async for chunk in chunks:
@@ -49,24 +39,22 @@ class MeteredStream:
                     if events:
                         yield events
                     if self._meter.over_budget:
-                        yield self._cut()
-                        return
+                        self._cut()
             tail = self._meter.flush()
             if tail:
                 yield tail
             if self._meter.over_budget:
-                yield self._cut()
-        except NodeError as failure:
-            yield error_event(failure)
+                self._cut()
         finally:
             await self.finish()
 
-    def _cut(self) -> bytes:
-        """Stop relaying: the client gets one error event and [DONE]; the stream costs its whole reservation."""
+    def _cut(self) -> NoReturn:
+        """Stop relaying: the client gets one error event (rendered by the web layer) after the events that fit; the
+        stream costs its whole reservation."""
         self._cut_off = True
         self._reply.close()
         log.warning("metering.cut_off: model=%s budget_tokens=%d", self._call.model, self._call.completion_budget)
-        return error_event(ReplyOverBudget()) + DONE_EVENT
+        raise ReplyOverBudget()
 
     async def finish(self) -> None:
         """Settle what was produced (nothing produced: release it all). Safe to call more than once."""

@@ -16,17 +16,23 @@ MODELS_PATH = "/v1/models"
 
 
 class MethodNotAllowed(NodeError):
-    status: ClassVar[int] = 405
-    type: ClassVar[str] = "invalid_request_error"
-    code: ClassVar[str] = "method_not_allowed"
     default_message: ClassVar[str] = "method not allowed"
+
+
+# The stand-in plays an OpenAI upstream, so it renders its errors itself, as OpenAI does (not as the node does).
+_SHOWN_AS: dict[type[NodeError], tuple[int, str]] = {
+    BadRequest: (400, "invalid_request"),
+    NotFound: (404, "not_found"),
+    MethodNotAllowed: (405, "method_not_allowed"),
+}
 
 
 def route(method: bytes, path: str, body: bytes) -> Reply:
     try:
         return _dispatch(method, path, body)
     except NodeError as error:
-        return json_reply(error.status, error.body())
+        status, code = _SHOWN_AS[type(error)]
+        return json_reply(status, {"error": {"message": error.message, "type": "invalid_request_error", "code": code}})
 
 
 def _dispatch(method: bytes, path: str, body: bytes) -> Reply:

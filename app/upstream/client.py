@@ -19,16 +19,10 @@ MODEL_LIST_BYTES = 16 * 1024 * 1024
 
 
 class UpstreamDropped(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_dropped"
     default_message = "upstream closed the connection before the reply was complete"
 
 
 class ReplyTooLarge(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_reply_too_large"
     default_message = "the upstream's reply outgrew what this request can use; it was cut off"
 
 

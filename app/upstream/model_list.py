@@ -2,7 +2,8 @@
 value is skipped, never trusted and never fatal."""
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -10,6 +11,8 @@ log = logging.getLogger(__name__)
 MAX_ID_CHARS = 256
 MAX_CONTEXT_TOKENS = 100_000_000
 MAX_CREATED = 2**53  # a timestamp any JSON client can hold
+# What the upstream's model list may say about a model (OpenRouter's shape), shown to clients as it came.
+DESCRIBED_FIELDS = ("name", "description", "architecture", "top_provider", "per_request_limits")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +21,7 @@ class UpstreamModel:
     created: int
     owned_by: str
     context_length: int | None  # prompt plus completion tokens, when the upstream says
+    described: Mapping[str, Any] = field(default_factory=dict)  # DESCRIBED_FIELDS as the upstream sent them
 
 
 def parse_model_list(payload: Any) -> list[UpstreamModel]:
@@ -44,7 +48,8 @@ def _entry(raw: Any) -> UpstreamModel | None:
         return None
     if context_length is not None and not _int_within(context_length, 1, MAX_CONTEXT_TOKENS):
         return None
-    return UpstreamModel(model_id, created, owned_by, context_length)
+    described = {name: raw[name] for name in DESCRIBED_FIELDS if raw.get(name) is not None}
+    return UpstreamModel(model_id, created, owned_by, context_length, described)
 
 
 def _int_within(value: Any, low: int, high: int) -> bool:

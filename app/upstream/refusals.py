@@ -6,7 +6,6 @@ body, with anything that looks like a secret or a path scrubbed: raw bodies carr
 HTML page is never shown."""
 
 import re
-from functools import cache
 from typing import Any
 
 import orjson
@@ -34,24 +33,17 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 class UpstreamFailed(NodeError):
-    status = 502
-    type = "upstream_error"
-    code = "upstream_error"
     default_message = "the upstream failed to answer"
 
 
 class UpstreamRejected(NodeError):
-    """The upstream refused the request itself (a 4xx); subclasses carry the upstream's status."""
+    """The upstream refused the request itself (a 4xx); the client is shown the upstream's status."""
 
-    status = 400
-    type = "upstream_error"
-    code = "upstream_rejected"
     default_message = "the upstream refused the request"
 
-
-@cache
-def _rejected_with(status: int) -> type[UpstreamRejected]:
-    return type(f"UpstreamRejected{status}", (UpstreamRejected,), {"status": status})
+    def __init__(self, message: str, *, upstream_status: int, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.upstream_status = upstream_status
 
 
 def refusal(status: int, content_type: str, body: bytes, retry_after: str | None = None) -> NodeError:
@@ -64,7 +56,9 @@ def refusal(status: int, content_type: str, body: bytes, retry_after: str | None
         return UpstreamFailed(f"upstream refused the node's credentials (HTTP {status}){said}")
     if not 400 <= status < 500:
         return UpstreamFailed(f"upstream answered HTTP {status}{said}")
-    error = _rejected_with(status)(f"upstream refused the request (HTTP {status}){said}", **_param(param))
+    error = UpstreamRejected(
+        f"upstream refused the request (HTTP {status}){said}", upstream_status=status, **_param(param)
+    )
     if retry_after is not None and retry_after.isdigit():
         error.headers["retry-after"] = retry_after
     return error

@@ -88,7 +88,7 @@ def test_bad_tokens_are_refused_with_routstr_codes_and_nothing_moves(
     missing = httpx.post(node.url + "/balance/create", json={})
 
     assert (garbage.status_code, error_code(garbage)) == (400, "invalid_cashu_token")
-    assert (untrusted.status_code, error_code(untrusted)) == (400, "cashu_untrusted_mint")
+    assert (untrusted.status_code, error_code(untrusted)) == (422, "cashu_foreign_mint_swap_failed")
     assert missing.status_code == 400
     assert books(node).deposited_msat == 0
     assert asyncio.run(proof_states(mint_fee, foreign)) == {"UNSPENT"}  # the refused token was never touched

@@ -5,6 +5,7 @@ from typing import Any
 import orjson
 import pytest
 
+from app.api.errors import error_body, shown_as
 from app.errors import BadRequest
 from app.pricing.prices import Usage
 from app.proxy.calls import RESERVE_TOKENS_PER_NON_TEXT_PART, Endpoint, LlmCall, parse_call
@@ -24,8 +25,9 @@ def call(endpoint: Endpoint = Endpoint.CHAT, **fields: Any) -> LlmCall:
 def refusal(endpoint: Endpoint = Endpoint.CHAT, **fields: Any) -> dict[str, Any]:
     with pytest.raises(BadRequest) as refused:
         call(endpoint, **fields).bounded(1000, 500)
-    assert refused.value.status == 400 and refused.value.type == "invalid_request_error"
-    return refused.value.body()["error"]
+    body = error_body(refused.value)["error"]
+    assert shown_as(refused.value).status == 400 and body["type"] == "invalid_request_error"
+    return body
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,7 @@ def test_max_tokens_is_checked_against_the_context_length_when_known_else_the_op
     assert call(max_tokens=900).bounded(context_length=1000, operator_limit=500).max_completion_tokens == 900
     with pytest.raises(BadRequest) as refused:
         call(max_tokens=501).bounded(context_length=None, operator_limit=500)
-    assert refused.value.body()["error"]["message"] == (
+    assert refused.value.message == (
         "'max_tokens' is too large: 501. This model supports at most 500 completion tokens."
     )
 
