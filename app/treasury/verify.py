@@ -9,7 +9,8 @@ The books can balance while the ecash behind them is gone, so each mint is asked
   the key was debited less the mint's fee;
 - no failed operation may have outputs the mint signed (NUT-09 restore of its blinded messages): a swap the node gave
   up on while the mint did it means ecash issued to nobody (a lost deposit) or a refund both paid and given back.
-Proofs promised to an operation still open are in flight and not judged."""
+Proofs promised to an operation still open are in flight and not judged. A mint that cannot be asked leaves what it
+would have told as differences ("not verified"): the audit passes only on the mints' word."""
 
 import json
 from collections import defaultdict
@@ -19,7 +20,7 @@ from typing import Any
 
 from app.cashu.client import MintClient
 from app.cashu.crypto import hash_to_curve, point_hex
-from app.cashu.errors import CashuError
+from app.cashu.errors import CashuError, MintUnreachable
 from app.cashu.keysets import expand_proof_ids
 from app.cashu.messages import BlindedMessage, ProofState
 from app.cashu.outputs import proof_dleq_valid
@@ -74,7 +75,11 @@ async def verify_with_mints(db: Database, clients: MintClients) -> MintVerificat
     expected = _proof_expectations(await db.run(proofs_with_operations()), result)
     for op in await db.run(settled_operations()):
         result.operations_checked += 1
-        expected += await _operation_expectations(op, clients, result)
+        try:
+            expected += await _operation_expectations(op, clients, result)
+        except (MintUnreachable, CashuError) as failure:
+            result.differences.append(Difference(op.mint_url, f"{op.kind.value} {op.id}",
+                                                 f"not verified: {type(failure).__name__}", 0))  # fmt: skip
     result.proofs_checked = len(expected)
     await _check_states(expected, clients, result)
     return result
@@ -134,7 +139,7 @@ async def _refund_expectations(
         problems.append(f"{len(unsigned)} proofs carry no valid DLEQ of the mint: not proven to be its money")
     result.differences += [Difference(op.mint_url, subject, problem, token.amount) for problem in problems]
     return [
-        _Expectation(op.mint_url, _y(p.secret), ANY_REAL_STATE, subject, "a refund proof the mint knows nothing of",
+        _Expectation(op.mint_url, _y(p.secret), ANY_REAL_STATE, subject, "a refund proof the mint gave no state for",
                      p.amount)
         for p in proofs
     ]  # fmt: skip
@@ -181,13 +186,20 @@ async def _check_states(expected: Sequence[_Expectation], clients: MintClients, 
     for mint_url, wanted in by_mint.items():
         for start in range(0, len(wanted), CHECKSTATE_BATCH):
             batch = wanted[start : start + CHECKSTATE_BATCH]
-            states = await clients(mint_url).checkstate([e.y for e in batch])
-            by_y = {entry.Y: entry.state for entry in states}
+            by_y, unanswered = await _states_by_y(clients(mint_url), [e.y for e in batch])
             result.differences += [
-                Difference(e.mint_url, e.subject, f"{e.problem} ({by_y.get(e.y, 'no answer')})", e.amount_sat)
+                Difference(e.mint_url, e.subject, f"{e.problem} ({by_y.get(e.y, unanswered)})", e.amount_sat)
                 for e in batch
                 if by_y.get(e.y) not in e.allowed
             ]
+
+
+async def _states_by_y(client: MintClient, ys: list[str]) -> tuple[dict[str, ProofState], str]:
+    """The mint's state of each Y (NUT-07), and what to show for a Y it gave none for."""
+    try:
+        return {entry.Y: entry.state for entry in await client.checkstate(ys)}, "no answer"
+    except (MintUnreachable, CashuError) as failure:
+        return {}, type(failure).__name__
 
 
 def _y(secret: str) -> str:

@@ -18,7 +18,7 @@ from app.cashu.wallet import execute_swap, plan_receive, receive_token
 from app.db.database import Work, open_database
 from app.db.tables import cashu_operations, wallet_proofs
 from app.treasury.verify import MintVerification, verify_with_mints
-from tests.fixtures.mint import RunningMint
+from tests.fixtures.mint import RunningMint, free_port
 from tests.fixtures.node import NodeFactory
 from tests.fixtures.node_process import operator_command
 from tests.payments.helpers import create, refund
@@ -42,6 +42,8 @@ def test_honest_books_verify_green_with_the_cli(
     # The deposits' tokens (3 + 2 proofs, spent at the mint), the refund's 32-sat input (spent), the held proofs with
     # its change (4 + 3, unspent) and the refund's token (3 proofs the mint signed).
     assert (verified["ok"], verified["operations_checked"], verified["proofs_checked"]) == (True, 3, 16)
+    unanswered = verify(database_url, mint, reached_at=f"http://127.0.0.1:{free_port()}")  # the mint is down
+    assert unanswered.differences and all("MintUnreachable" in d.problem for d in unanswered.differences)
 
 
 def test_each_difference_with_the_mint_is_found(
@@ -128,12 +130,12 @@ def failed_deposit_whose_swap_the_mint_did(mint_url: str, blinded_outputs: list[
     return work
 
 
-def verify(database_url: str, mint: RunningMint) -> MintVerification:
+def verify(database_url: str, mint: RunningMint, reached_at: str | None = None) -> MintVerification:
     async def check() -> MintVerification:
         db = open_database(database_url)
         try:
             async with httpx.AsyncClient() as http:
-                return await verify_with_mints(db, lambda url: MintClient(http, url))
+                return await verify_with_mints(db, lambda url: MintClient(http, reached_at or url))
         finally:
             await db.close()
 
