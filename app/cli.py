@@ -1,4 +1,4 @@
-"""Operator commands: `python -m app serve | migrate | keys create/show | ledger check`."""
+"""Operator commands: `python -m app serve | migrate | keys create/show | ledger check | wallet report [--verify]`."""
 
 import argparse
 import asyncio
@@ -7,12 +7,15 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db.database import Database, open_database
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.treasury.verify import MintVerification
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
@@ -116,16 +119,36 @@ def ledger_check(settings: Settings, _: argparse.Namespace) -> int:
     return _with_ledger(settings, check)
 
 
-def wallet_report(settings: Settings, _: argparse.Namespace) -> int:
+def wallet_report(settings: Settings, args: argparse.Namespace) -> int:
     from app.treasury.report import wallet_report as build_report
     from app.treasury.service import Treasury
 
     async def report(db: Database) -> int:
         built = await build_report(Treasury(db))
-        _print_json(built.to_json())
-        return 0 if built.reconciles else 1
+        payload = built.to_json()
+        verified = await _verify_with_mints(db, settings.mint_timeout_s) if args.verify else None
+        if verified is not None:
+            payload["verify"] = verified.to_json()
+        _print_json(payload)
+        return 0 if built.reconciles and (verified is None or verified.ok) else 1
 
     return _with_database(settings, report)
+
+
+async def _verify_with_mints(db: Database, timeout_s: float) -> "MintVerification":
+    """Each mint named in the journal, asked directly (also one no longer trusted: its ecash is still ours)."""
+    import httpx
+
+    from app.cashu.client import MintClient
+    from app.treasury.verify import verify_with_mints
+
+    async with httpx.AsyncClient() as http:
+        clients: dict[str, MintClient] = {}
+
+        def client_for(mint_url: str) -> MintClient:
+            return clients.setdefault(mint_url, MintClient(http, mint_url, timeout_s=timeout_s))
+
+        return await verify_with_mints(db, client_for)
 
 
 def discover(settings: Settings, args: argparse.Namespace) -> int:
@@ -158,7 +181,12 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="prove the books: balances, row signs and chains, one move per operation"
     ).set_defaults(handler=ledger_check)
     wallet = commands.add_parser("wallet", help="the node's ecash").add_subparsers(dest="wallet_command", required=True)
-    wallet.add_parser("report", help="proofs held per mint against user balances").set_defaults(handler=wallet_report)
+    report = wallet.add_parser("report", help="proofs held per mint against user balances")
+    report.add_argument(
+        "--verify", action="store_true", help="also ask each mint (NUT-07/09/12) about every proof the node holds, "
+        "spent, took in or paid out; exit 1 on any difference"
+    )  # fmt: skip
+    report.set_defaults(handler=wallet_report)
     find = commands.add_parser("discover", help="list the providers announced on the configured relays")
     find.add_argument("--json", action="store_true", help="print JSON instead of a table")
     find.set_defaults(handler=discover)
