@@ -12,6 +12,7 @@ from app.cashu.errors import (
     KeysetUnknown,
     MintRejected,
     MintUnreachable,
+    ProofsPending,
     SwapOutcomeUnknown,
     TokenAlreadySpent,
     TransactionUnbalanced,
@@ -25,12 +26,14 @@ _ERRORS_BY_MINT_CODE: Mapping[int, type[CashuError]] = {
     10001: InvalidToken,
     11000: TransactionUnbalanced,
     11001: TokenAlreadySpent,
+    11002: ProofsPending,
     11005: TransactionUnbalanced,
     12001: KeysetUnknown,
 }
 # Failures that prove the request never reached the mint, so a state-changing call did not happen.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _KEYSETS_TTL_S = 60.0
+_TRY_AGAIN = (408, 429)  # client errors that say "not now", not "never"
 
 T = TypeVar("T")
 
@@ -140,8 +143,10 @@ def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
     data = _json_object(response)
     if response.is_success and data is not None:
         return data
-    if 400 <= response.status_code < 500 and data is not None and isinstance(data.get("code"), int):
-        raise _mint_error(data["code"], str(data.get("detail") or ""))
+    if 400 <= response.status_code < 500 and response.status_code not in _TRY_AGAIN and data is not None:
+        # a definite refusal, also without a NUT code (e.g. 422, a request the mint's framework did not accept)
+        code = data.get("code")
+        raise _mint_error(code if isinstance(code, int) else 0, str(data.get("detail") or ""))
     raise MintUnreachable(f"mint answered HTTP {response.status_code}")
 
 

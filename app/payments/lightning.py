@@ -31,8 +31,8 @@ from app.errors import BadRequest, NodeError, NotFound, ServiceUnavailable, Unau
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
+from app.payments.ownership import Ownership
 from app.payments.plans import to_new_proofs
 from app.payments.recovery import UNIT
 from app.treasury.records import Operation, OpKind, OpState
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 EXPIRY_GRACE_S = 600
 MAX_INVOICE_SAT = 10_000_000
 DEFAULT_BOLT11_EXPIRY_S = 3600
+SWEEP_LEAD_TTL_S = 90.0  # the sweep runs every minute in the process leading it
 
 
 class InvoicePurpose(StrEnum):
@@ -128,14 +129,14 @@ class Lightning:
         ledger: Ledger,
         treasury: Treasury,
         mints: TrustedMints,
-        inflight: InFlight,
+        ownership: Ownership,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ledger = ledger
         self._treasury = treasury
         self._mints = mints
-        self._inflight = inflight
+        self._ownership = ownership
         self._clock = clock
         self._settling: dict[str, asyncio.Task[InvoiceState]] = {}
 
@@ -169,9 +170,11 @@ class Lightning:
     async def recover_open(self) -> int:
         """Finish every open Lightning operation the mint can settle now (paid, or long expired). For a periodic
         job: a user who paid and never asked again is still credited. Returns how many were resolved."""
+        if not await self._ownership.lead("lightning", SWEEP_LEAD_TTL_S):
+            return 0
         resolved = 0
         for op in await self._treasury.open_operations():
-            if op.kind is not OpKind.LIGHTNING:
+            if op.kind is not OpKind.LIGHTNING or op.state is not OpState.PLANNED:
                 continue
             try:
                 state = await self._settle(op.id)
@@ -199,8 +202,10 @@ class Lightning:
         return await asyncio.shield(task)
 
     async def _settle_now(self, op_id: str) -> InvoiceState:
-        async with self._inflight.hold(op_id):
+        async with self._ownership.own(op_id) as owned:
             op = await self._reload(op_id)
+            if not owned:
+                return InvoiceState.PENDING if op.state is OpState.PLANNED else _final_state(op)
             if op.state is not OpState.PLANNED:
                 return _final_state(op)
             plan = MintPlan.from_json(op.plan)

@@ -43,6 +43,12 @@ class Treasury:
     async def open_operations(self) -> list[Operation]:
         return await self._db.run(store.open_operations())
 
+    async def due_operations(self) -> list[Operation]:
+        return await self._db.run(store.due_operations(self._now()))
+
+    async def note_attempt(self, op_id: str, backoff_s: Callable[[int], int], cap: int) -> Operation | None:
+        return await self._db.run(store.note_attempt(op_id, self._now(), backoff_s, cap))
+
     async def complete_deposit(self, op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
         return await self._db.run(store.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
 

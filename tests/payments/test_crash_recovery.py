@@ -18,6 +18,8 @@ from tests.fixtures.mint import RunningMint
 from tests.fixtures.node_process import NodeProcess, NodeProcessFactory, books, node_processes, wait_settled
 
 MINT_ANSWERED_OK = b"HTTP/1.1 200"
+# the killed process's leases on its operations (MINT_TIMEOUT_S + 5) run out before the restarted one may recover them
+OWNER_LEASE_EXPIRY_S = 60.0
 
 
 @pytest.fixture
@@ -95,7 +97,7 @@ def test_sigkill_while_a_deposit_and_a_refund_swap_are_held(
     assert [answer.startswith(MINT_ANSWERED_OK) for answer in answers] == ([True, True] if forward else [])
 
     node.start()
-    wait_settled(node.database_url)
+    wait_settled(node.database_url, OWNER_LEASE_EXPIRY_S)
     # Either way both are finished as planned: a swap that never reached the mint is sent again with the same
     # outputs (undoing it could hand back inputs that a late copy of the first request still spends).
     assert_both_done_once(node, mint, token, refunder)
@@ -116,7 +118,8 @@ def test_a_refund_swap_reaching_the_mint_late_neither_pays_twice_nor_blocks_othe
     gate.set(Mode.PASS)  # the held copy stays parked; new swaps go through
 
     node.start()
-    wait_settled(node.database_url)  # start-up settlement sends the planned swap again, and it completes
+    # start-up settlement sends the planned swap again, and it completes
+    wait_settled(node.database_url, OWNER_LEASE_EXPIRY_S)
     late = gate.release(forward=True)  # now the first copy reaches the mint: its inputs are already spent
 
     assert [answer.startswith(MINT_ANSWERED_OK) for answer in late] == [False]

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from app.cashu.errors import SwapOutcomeUnknown
-from app.db.database import open_database
+from app.db.database import Database, open_database
+from app.db.leases import Leases, new_boot_id
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.ledger.keys import hash_key
 from app.ledger.records import EntryKind
 from app.ledger.service import Ledger
-from app.payments.inflight import InFlight
 from app.payments.lightning import (
     EXPIRY_GRACE_S,
     InvoicePurpose,
@@ -24,6 +24,7 @@ from app.payments.lightning import (
     operation_id,
 )
 from app.payments.mints import TrustedMints
+from app.payments.ownership import Ownership
 from app.treasury.records import OpState
 from app.treasury.service import Treasury
 from tests.cashu.dropping_proxy import dropping_proxy
@@ -33,6 +34,7 @@ from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
 
 @dataclass
 class Wallet:
+    db: Database
     ledger: Ledger
     journal: Treasury
     http: httpx.AsyncClient
@@ -40,9 +42,11 @@ class Wallet:
     def lightning(
         self, *mint_urls: str, http: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time
     ) -> Lightning:
-        """A Lightning service as a freshly started process builds it (its own in-flight registry)."""
+        """A Lightning service as a freshly started process builds it (its own boot id)."""
         mints = TrustedMints(http or self.http, mint_urls)
-        return Lightning(self.ledger, self.journal, mints, InFlight(), clock=clock)
+        return Lightning(
+            self.ledger, self.journal, mints, Ownership(Leases(self.db, new_boot_id()), ttl_s=20), clock=clock
+        )
 
 
 class UnpaidWhileHeld:
@@ -65,7 +69,7 @@ class UnpaidWhileHeld:
 async def wallet(database_url: str) -> AsyncIterator[Wallet]:
     db = open_database(database_url)
     async with httpx.AsyncClient() as http:
-        yield Wallet(Ledger(db), Treasury(db), http)
+        yield Wallet(db, Ledger(db), Treasury(db), http)
     await db.close()
 
 
