@@ -277,14 +277,16 @@ def _reserve_proofs(conn: Connection, proof_ids: Sequence[int], op_id: str) -> N
 
 
 def held_proofs(conn: Connection, mint_url: str, unit: str, *, lock: bool = False) -> list[HeldProof]:
-    """Proofs held for `mint_url`, largest first. With `lock`, those no other transaction is choosing right now,
-    locked until this one ends (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite has one writer at a time)."""
+    """Proofs held for `mint_url`, largest first. With `lock`, locked until the transaction ends (PostgreSQL's FOR
+    UPDATE, in one order so two refunds never deadlock; SQLite has one writer at a time): a concurrent refund waits
+    for this one's short transaction and then sees what is left. Not SKIP LOCKED: a refund plans from every held
+    proof, so skipping would find the wallet short while it is not."""
     query = (
         select(wallet_proofs)
         .where(wallet_proofs.c.mint_url == mint_url, wallet_proofs.c.unit == unit, wallet_proofs.c.state == HELD)
-        .order_by(wallet_proofs.c.amount.desc())
+        .order_by(wallet_proofs.c.amount.desc(), wallet_proofs.c.id)
     )
-    rows = conn.execute(query.with_for_update(skip_locked=True) if lock else query).all()
+    rows = conn.execute(query.with_for_update() if lock else query).all()
     return [HeldProof(r.id, r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c) for r in rows]
 
 
