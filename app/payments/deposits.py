@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutcomeUnknown, TokenAlreadySpent
-from app.cashu.tokens import Token, decode_token
+from app.cashu.tokens import Proof, Token, decode_token
 from app.cashu.wallet import plan_receive
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
@@ -84,7 +84,7 @@ class Deposits:
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
                 op_id=op_id, kind=OpKind.DEPOSIT, purpose=purpose.value, mint_url=client.normalized_url,
-                plan_json=plan_json(plan), token_hash=token_hash(token_text),
+                plan_json=plan_json(plan, keep_inputs=False), token_hash=token_hash(token_text),
                 target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
             )  # fmt: skip
             if op.id == op_id:
@@ -93,13 +93,16 @@ class Deposits:
                 log.info("deposit.credited op=%s key_id=%s amount_msat=%d", op_id, deposit.account.id,
                          deposit.credited_msat)  # fmt: skip
                 return deposit
-        return await self._reuse(op, purpose, token_text, key_id)
+        return await self._reuse(op, purpose, token_text, key_id, plan.inputs)
 
-    async def _reuse(self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None) -> Deposit:
-        """The token was journaled before: answer with that deposit's outcome, settling it first if needed."""
+    async def _reuse(
+        self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None, inputs: tuple[Proof, ...]
+    ) -> Deposit:
+        """The token was journaled before: answer with that deposit's outcome, settling it first if needed (with the
+        token's proofs at hand, a swap that never happened can be sent again as planned)."""
         if not _same_destination(op, purpose, key_id):
             raise TokenAlreadySpent("this token has already been redeemed")
-        op = await self._recovery.settled(op.id, WAIT_FOR_PEER_S)
+        op = await self._recovery.settled(op.id, WAIT_FOR_PEER_S, inputs)
         if op.state is OpState.FAILED and op.error == "not_executed":
             return await self.deposit(token_text, purpose, key_id=key_id)
         deposit = await self._answer(op, purpose, token_text)

@@ -8,10 +8,11 @@ unresolved is tried again with backoff and, after a cap, parked for the operator
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.cashu.errors import BadMintSignature, TokenAlreadySpent
-from app.cashu.tokens import Token, encode_token_v4
+from app.cashu.tokens import Proof, Token, encode_token_v4
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import load_plan, scrubbed, to_new_proofs
@@ -59,21 +60,22 @@ class Recovery:
                 resolved += recovered is not None and recovered.state not in OPEN_STATES
         return resolved
 
-    async def recover(self, op: Operation) -> Operation | None:
-        """Settle one open operation now (checking first, sending again as planned only if it never happened).
-        None when someone else owns it; else the operation as it stands afterwards."""
+    async def recover(self, op: Operation, inputs: Sequence[Proof] = ()) -> Operation | None:
+        """Settle one open operation now (checking first, sending again as planned only if it never happened; a
+        deposit needs its token's `inputs` for that). None when someone else owns it; else the operation as it
+        stands afterwards."""
         async with self._ownership.own(op.id) as owned:
             if not owned:
                 return None
             current = await self._reload(op.id)
             if current.state not in OPEN_STATES:
                 return current
-            plan, _ = load_plan(current.plan)
-            outcome = await resolve_swap(self._mints.client_for_journal(current.mint_url), plan)
+            swap = load_plan(current.plan).with_inputs(inputs)
+            outcome = await resolve_swap(self._mints.client_for_journal(current.mint_url), swap)
             log.info("recovery.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.settled)
             return await self.finish(current, outcome)
 
-    async def settled(self, op_id: str, wait_s: float) -> Operation:
+    async def settled(self, op_id: str, wait_s: float, inputs: Sequence[Proof] = ()) -> Operation:
         """The operation once settled: recovered here when nobody else owns it, else waited for (reading the
         journal) while its owner works; still open if that takes longer than `wait_s`."""
         deadline = time.monotonic() + wait_s
@@ -82,7 +84,7 @@ class Recovery:
             if op.state not in OPEN_STATES:
                 return op
             if not await self._ownership.owned_elsewhere(op_id):
-                recovered = await self.recover(op)
+                recovered = await self.recover(op, inputs)
                 if recovered is not None:
                     return recovered
             if time.monotonic() >= deadline:
@@ -105,23 +107,24 @@ class Recovery:
             log.error("payments.parked op=%s kind=%s attempts=%d", op_id, noted.kind, noted.attempts)
 
     async def _finish_deposit(self, op: Operation, outcome: Outcome) -> None:
-        plan, _ = load_plan(op.plan)
+        swap = load_plan(op.plan)
         if outcome.settled is Settled.COMPLETED:
             await self._treasury.complete_deposit(
-                op.id, to_new_proofs(outcome.proofs, op.mint_url, UNIT), scrubbed(plan)
+                op.id, to_new_proofs(outcome.proofs, op.mint_url, UNIT), scrubbed(swap)
             )
         else:
-            await self._treasury.fail(op.id, failure_code(outcome), scrubbed(plan))
+            await self._treasury.fail(op.id, failure_code(outcome), scrubbed(swap))
 
     async def _finish_refund(self, op: Operation, outcome: Outcome) -> None:
-        plan, extra = load_plan(op.plan)
+        swap = load_plan(op.plan)
+        plan = swap.plan
         if outcome.settled is Settled.COMPLETED:
             by_secret = {p.secret: p for p in outcome.proofs}
             ordered = [by_secret[o.secret] for o in plan.outputs.outputs if o.secret in by_secret]
-            user_outputs = int(extra["user_outputs"])
+            user_outputs = int(swap.extra["user_outputs"])
             user, change = ordered[:user_outputs], ordered[user_outputs:]
             token = encode_token_v4(Token(mint=plan.mint_url, unit=UNIT, proofs=tuple(user)))
-            await self._treasury.complete_refund(op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(plan))
+            await self._treasury.complete_refund(op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap))
             return
         if outcome.settled is Settled.SPENT_ELSEWHERE:
             log.error("recovery.refund_inputs_spent_elsewhere op=%s", op.id)

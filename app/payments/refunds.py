@@ -133,7 +133,7 @@ class Refunds:
         return Refund(token, _token_msat(token), 0)
 
     async def _swap(self, op_id: str, decided: RefundPlan) -> Refund:
-        plan, _ = load_plan(decided.plan_json)
+        plan = load_plan(decided.plan_json).plan
         outcome = await send_swap(self._mints.client_for_journal(plan.mint_url), plan, sent_before=False)
         op = await self._treasury.get(op_id)
         assert op is not None, op_id

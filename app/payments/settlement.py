@@ -9,8 +9,10 @@ from enum import StrEnum
 
 from app.cashu.client import MintClient
 from app.cashu.errors import CashuError, MintUnreachable, ProofsPending, SwapOutcomeUnknown, TokenAlreadySpent
+from app.cashu.outputs import proof_y
 from app.cashu.tokens import Proof
-from app.cashu.wallet import SwapOutcome, SwapPlan, execute_swap, recover_swap
+from app.cashu.wallet import SwapOutcome, SwapPlan, execute_swap, recover_outputs
+from app.payments.plans import JournaledSwap
 
 
 class Settled(StrEnum):
@@ -41,28 +43,29 @@ async def send_swap(client: MintClient, plan: SwapPlan, *, sent_before: bool) ->
     try:
         return Outcome(Settled.COMPLETED, await execute_swap(client, plan))
     except (SwapOutcomeUnknown, TokenAlreadySpent, ProofsPending):
-        return await check_swap(client, plan)
+        return await check_swap(client, JournaledSwap(plan, tuple(proof_y(p) for p in plan.inputs), {}))
     except MintUnreachable:
         return Outcome(Settled.UNRESOLVED if sent_before else Settled.NEVER_SENT)
     except CashuError as refused:
         return Outcome(Settled.REFUSED, refusal=refused)
 
 
-async def check_swap(client: MintClient, plan: SwapPlan) -> Outcome:
+async def check_swap(client: MintClient, swap: JournaledSwap) -> Outcome:
     """NUT-07 on the inputs, NUT-09 on our outputs; nothing is sent."""
     try:
-        found = await recover_swap(client, plan)
+        found = await recover_outputs(client, swap.input_ys, swap.plan.outputs)
     except MintUnreachable:
         return Outcome(Settled.UNRESOLVED)
     return Outcome(_BY_RECOVERY[found.outcome], found.proofs)
 
 
-async def resolve_swap(client: MintClient, plan: SwapPlan) -> Outcome:
-    """For an operation left open: check first, and send the planned swap again only if it did not happen."""
+async def resolve_swap(client: MintClient, swap: JournaledSwap) -> Outcome:
+    """For an operation left open: check first, and send the planned swap again only if it did not happen (and
+    its inputs are at hand: a deposit's come back only with its token)."""
     try:
-        found = await recover_swap(client, plan)
+        found = await recover_outputs(client, swap.input_ys, swap.plan.outputs)
     except MintUnreachable:
         return Outcome(Settled.UNRESOLVED)
-    if found.outcome is SwapOutcome.NOT_EXECUTED:
-        return await send_swap(client, plan, sent_before=True)
+    if found.outcome is SwapOutcome.NOT_EXECUTED and swap.plan.inputs:
+        return await send_swap(client, swap.plan, sent_before=True)
     return Outcome(_BY_RECOVERY[found.outcome], found.proofs)

@@ -2,12 +2,15 @@
 a copy of our own swap that won is credited, a definite refusal fails it at once, and an outcome that stays unknown
 is retried with backoff, then parked for the operator."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from app.cashu.client import MintClient
 from app.cashu.errors import MintRejected, SwapOutcomeUnknown
 from app.cashu.messages import ProofState
+from app.cashu.tokens import decode_token
 from app.payments.deposits import Purpose, token_hash
 from app.payments.recovery import RetryPolicy
 from app.treasury import store
@@ -53,6 +56,7 @@ async def test_pending_stays_pending_and_is_completed_by_a_later_try(database_ur
         op = await stuck.db.run(store.operation_by_token(token_hash(token)))
         assert op is not None and (op.state, op.attempts) == (OpState.PLANNED, 1) and op.next_try_at > 0
         assert token_states_at(mint.url, token) == {ProofState.UNSPENT}
+        assert_nowhere_in_the_database(database_url, token, op.plan or "")
 
         retried = await other.deposits.deposit(token, Purpose.CREATE)  # the same token again, in another process
         report = await books(other.db)
@@ -107,3 +111,14 @@ async def test_mint_answers_without_a_nut_code_are_refusals_not_unknowns(mint: R
         with pytest.raises(MintRejected) as refused:
             await MintClient(http, mint.url).swap([], [])
     assert refused.value.mint_code == 0
+
+
+def assert_nowhere_in_the_database(database_url: str, token: str, plan: str) -> None:
+    """No secret of the token's proofs in the journaled plan, nor (SQLite) anywhere in the files, write-ahead log
+    included: the token string, a key to a balance, cannot be rebuilt from the database."""
+    secrets = [proof.secret for proof in decode_token(token).proofs]
+    assert not any(secret in plan for secret in secrets)
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        stored = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        assert not any(secret.encode() in stored for secret in secrets)
