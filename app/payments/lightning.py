@@ -6,8 +6,8 @@ status call (or the periodic `recover_open`) can finish the operation: the mint 
 the journaled outputs; ISSUED (our mint answer was lost, or another process minted) -> NUT-09 restore of the same
 outputs. `complete_deposit` credits at most once, so retries and concurrent calls never credit twice.
 
-The invoice id handed out is a bearer secret: the journal stores only a hash of it (the operation id), and the key a
-`create` invoice makes is derived from it, so the database alone cannot rebuild the key.
+The invoice id handed out is a bearer secret until the invoice is paid: the journal stores only a hash of it (the
+operation id), and the random key a `create` invoice makes is handed out once (app.payments.invoice_keys).
 """
 
 import asyncio
@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,7 @@ from app.errors import BadRequest, NodeError, NotFound, ServiceUnavailable, Unau
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
+from app.payments.invoice_keys import new_sealed_key, unsealed_key
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import to_new_proofs
@@ -86,16 +87,19 @@ class MintPlan:
     amount_sat: int
     expires_at: int | None
     outputs: OutputPlan | None
+    sealed_key: str | None = None  # a `create` invoice's key until it is handed out
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"quote": self.quote, "bolt11": self.bolt11, "amount_sat": self.amount_sat,
                                 "expires_at": self.expires_at}  # fmt: skip
         if self.outputs is not None:
             data["outputs"] = self.outputs.to_dict()
+        if self.sealed_key is not None:
+            data["sealed_key"] = self.sealed_key
         return json.dumps(data, separators=(",", ":"))
 
     def scrubbed_json(self) -> str:
-        return MintPlan(self.quote, self.bolt11, self.amount_sat, self.expires_at, None).to_json()
+        return replace(self, outputs=None).to_json()
 
     @classmethod
     def from_json(cls, text: str | None) -> "MintPlan":
@@ -103,7 +107,7 @@ class MintPlan:
         outputs = OutputPlan.from_dict(data["outputs"]) if "outputs" in data else None
         expires_at = data.get("expires_at")
         return cls(str(data["quote"]), str(data["bolt11"]), int(data["amount_sat"]),
-                   None if expires_at is None else int(expires_at), outputs)  # fmt: skip
+                   None if expires_at is None else int(expires_at), outputs, data.get("sealed_key"))  # fmt: skip
 
     def planned_outputs(self) -> OutputPlan:
         assert self.outputs is not None, "a settled plan has no outputs"
@@ -116,11 +120,6 @@ def new_invoice_id() -> str:
 
 def operation_id(invoice_id: str) -> str:
     return hashlib.sha256(b"routstr-node/lightning-op\x00" + invoice_id.encode()).hexdigest()[:32]
-
-
-def key_for_invoice(invoice_id: str) -> str:
-    """The API key a paid `create` invoice makes; only whoever holds the invoice id can derive it."""
-    return "sk-" + hashlib.sha256(b"routstr-node/lightning\x00" + invoice_id.encode()).hexdigest()
 
 
 class Lightning:
@@ -148,9 +147,10 @@ class Lightning:
         client = self._first_mint()
         quote = await client.mint_quote(amount, UNIT)
         keyset = choose_output_keyset(await client.keysets(), UNIT)
-        plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), plan_outputs(amount, keyset.id))
         invoice_id = new_invoice_id()
-        target = hash_key(key_for_invoice(invoice_id)) if chosen is InvoicePurpose.CREATE else None
+        target, sealed = new_sealed_key(invoice_id) if chosen is InvoicePurpose.CREATE else (None, None)
+        outputs = plan_outputs(amount, keyset.id)
+        plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), outputs, sealed)
         await self._treasury.begin(
             op_id=operation_id(invoice_id), kind=OpKind.LIGHTNING, purpose=chosen.value,
             mint_url=client.normalized_url, plan_json=plan.to_json(), target_key_hash=target, key_id=key_id,
@@ -270,9 +270,21 @@ class Lightning:
         invoice = Invoice(invoice_id, plan.bolt11, plan.amount_sat, plan.expires_at, state)
         if state is not InvoiceState.PAID or op.key_id is None:
             return InvoiceStatus(invoice)
+        api_key = None
+        if op.purpose == InvoicePurpose.CREATE.value:
+            api_key = await self._hand_out(invoice_id, op, plan)
+            if api_key is None:  # handed out before: the invoice id no longer shows the key or its balance
+                return InvoiceStatus(invoice)
         account = await self._ledger.find_by_id(op.key_id)
-        api_key = key_for_invoice(invoice_id) if op.purpose == InvoicePurpose.CREATE.value else None
         return InvoiceStatus(invoice, account, op.amount_msat, api_key)
+
+    async def _hand_out(self, invoice_id: str, op: Operation, plan: MintPlan) -> str | None:
+        """A paid `create` invoice's key, to the first caller only (a conditional update of the journal)."""
+        key = unsealed_key(plan.sealed_key, invoice_id, op.target_key_hash) if plan.sealed_key else None
+        if key is None or op.plan is None:
+            return None
+        handed = await self._treasury.replace_plan(op.id, op.plan, replace(plan, sealed_key=None).to_json())
+        return key if handed else None
 
     async def _operation(self, invoice_id: str) -> Operation:
         op = await self._treasury.get(operation_id(invoice_id)) if invoice_id else None

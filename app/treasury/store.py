@@ -212,6 +212,20 @@ def complete_deposit(op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str,
     return work
 
 
+def replace_plan(op_id: str, current: str, new: str, now: int) -> Work[bool]:
+    """Rewrite an operation's plan only if it is still `current`: True for exactly one of concurrent callers."""
+
+    def work(conn: Connection) -> bool:
+        result = conn.execute(
+            update(cashu_operations)
+            .where(cashu_operations.c.id == op_id, cashu_operations.c.plan == current)
+            .values(plan=new, updated_at=now)
+        )
+        return bool(result.rowcount)
+
+    return work
+
+
 def fail_operation(op_id: str, error: str, now: int, scrubbed_plan: str | None = None) -> Work[None]:
     def work(conn: Connection) -> None:
         values: dict[str, Any] = {"state": OpState.FAILED.value, "error": error}
