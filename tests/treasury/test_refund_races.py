@@ -6,6 +6,7 @@ import asyncio
 from app.cashu.messages import ProofState
 from app.cashu.tokens import decode_token
 from app.errors import BadRequest
+from app.ledger import audit
 from app.ledger.records import EntryKind
 from app.payments.deposits import Purpose
 from app.payments.refunds import Refund
@@ -15,8 +16,6 @@ from tests.treasury.stacks import Stack, books, stack, token_states_at
 
 
 async def ledger_kinds(node: Stack, key_id: int) -> list[EntryKind]:
-    from app.ledger import audit
-
     return [entry.kind for entry in await node.db.run(audit.entries_for(key_id))]
 
 

@@ -11,6 +11,8 @@ from app.cashu.client import MintClient
 from app.cashu.errors import MintRejected, SwapOutcomeUnknown
 from app.cashu.messages import ProofState
 from app.cashu.tokens import decode_token
+from app.ledger import audit
+from app.ledger.records import EntryKind
 from app.payments.deposits import Purpose, token_hash
 from app.payments.recovery import RetryPolicy
 from app.treasury import store
@@ -122,3 +124,38 @@ def assert_nowhere_in_the_database(database_url: str, token: str, plan: str) -> 
         path = Path(database_url.removeprefix("sqlite:///"))
         stored = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
         assert not any(secret.encode() in stored for secret in secrets)
+
+
+async def test_a_refund_answered_pending_while_the_mint_did_it_is_paid(database_url: str, mint: RunningMint) -> None:
+    token = await mint.make_token(12)
+    async with (
+        stack(database_url, mint.url) as depositor,
+        stack(database_url, mint.url, Intercepting(answering(400, PENDING, forward_first=True))) as refunder,
+    ):
+        key_id = (await depositor.deposits.deposit(token, Purpose.CREATE)).account.id
+        paid = await refunder.refunds.refund(key_id)
+        report = await books(refunder.db)
+
+    assert decode_token(paid.token).amount == 12 and token_states_at(mint.url, paid.token) == {ProofState.UNSPENT}
+    assert (report.refunded_msat, report.liabilities_msat, report.assets_msat, report.reconciles) == (
+        12_000, 0, 0, True,
+    )  # fmt: skip
+
+
+async def test_a_definite_refusal_of_a_refund_gives_the_balance_back_once(database_url: str, mint: RunningMint) -> None:
+    token = await mint.make_token(12)
+    async with (
+        stack(database_url, mint.url) as depositor,
+        stack(database_url, mint.url, Intercepting(answering(422, NOT_ACCEPTED, forward_first=False))) as refunder,
+    ):
+        key_id = (await depositor.deposits.deposit(token, Purpose.CREATE)).account.id
+        with pytest.raises(MintRejected):
+            await refunder.refunds.refund(key_id)
+        await depositor.recovery.recover_open()  # nothing left open to settle, nothing credited twice
+        kinds = [e.kind for e in await refunder.db.run(audit.entries_for(key_id))]
+        report = await books(refunder.db)
+
+    assert kinds == [EntryKind.DEPOSIT, EntryKind.REFUND, EntryKind.REFUND_REVERSED]
+    assert (report.liabilities_msat, report.assets_msat, report.open_operations, report.reconciles) == (
+        12_000, 12_000, 0, True,
+    )  # fmt: skip
