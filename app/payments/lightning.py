@@ -35,8 +35,8 @@ from app.payments.invoice_keys import new_sealed_key, unsealed_key
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import to_new_proofs
-from app.payments.recovery import UNIT
-from app.treasury.records import Operation, OpKind, OpState
+from app.payments.recovery import DEFAULT_RETRIES, UNIT, RetryPolicy
+from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,14 @@ class Lightning:
         ownership: Ownership,
         *,
         clock: Callable[[], float] = time.time,
+        policy: RetryPolicy = DEFAULT_RETRIES,
     ) -> None:
         self._ledger = ledger
         self._treasury = treasury
         self._mints = mints
         self._ownership = ownership
         self._clock = clock
+        self._policy = policy
         self._settling: dict[str, asyncio.Task[InvoiceState]] = {}
 
     async def create_invoice(self, amount_sat: object, purpose: object, credential: str | None = None) -> Invoice:
@@ -162,10 +164,10 @@ class Lightning:
         """The invoice's state; a paid invoice is minted and credited here (once, however often this is called)."""
         op = await self._operation(invoice_id)
         state = _final_state(op)
-        if op.state is OpState.PLANNED:
+        if op.state in OPEN_STATES:  # a parked one too: the payer asking is worth one more try
             state = await self._settle(op.id)
             op = await self._reload(op.id)
-        return await self._status_of(invoice_id, op, state if op.state is OpState.PLANNED else _final_state(op))
+        return await self._status_of(invoice_id, op, state if op.state in OPEN_STATES else _final_state(op))
 
     async def recover_open(self) -> int:
         """Finish every open Lightning operation the mint can settle now (paid, or long expired). For a periodic
@@ -173,13 +175,14 @@ class Lightning:
         if not await self._ownership.lead("lightning", SWEEP_LEAD_TTL_S):
             return 0
         resolved = 0
-        for op in await self._treasury.open_operations():
-            if op.kind is not OpKind.LIGHTNING or op.state is not OpState.PLANNED:
+        for op in await self._treasury.due_operations():
+            if op.kind is not OpKind.LIGHTNING:
                 continue
             try:
                 state = await self._settle(op.id)
-            except NodeError as failure:  # one mint's trouble must not stop the others
+            except NodeError as failure:  # one mint's trouble must not stop the others; retried with backoff
                 log.warning("lightning.settle_failed op=%s mint=%s code=%s", op.id, op.mint_url, failure.code)
+                await self._treasury.note_attempt(op.id, self._policy.backoff_s, self._policy.cap)
                 continue
             resolved += state in (InvoiceState.PAID, InvoiceState.EXPIRED, InvoiceState.FAILED)
         return resolved
@@ -205,8 +208,8 @@ class Lightning:
         async with self._ownership.own(op_id) as owned:
             op = await self._reload(op_id)
             if not owned:
-                return InvoiceState.PENDING if op.state is OpState.PLANNED else _final_state(op)
-            if op.state is not OpState.PLANNED:
+                return InvoiceState.PENDING if op.state in OPEN_STATES else _final_state(op)
+            if op.state not in OPEN_STATES:
                 return _final_state(op)
             plan = MintPlan.from_json(op.plan)
             client = self._mints.client_for_journal(op.mint_url)

@@ -39,9 +39,12 @@ class RetryPolicy:
         return min(self.first_s << max(attempts - 1, 0), self.longest_s)
 
 
+DEFAULT_RETRIES = RetryPolicy()
+
+
 class Recovery:
     def __init__(
-        self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, policy: RetryPolicy = RetryPolicy()
+        self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, policy: RetryPolicy = DEFAULT_RETRIES
     ) -> None:
         self._treasury = treasury
         self._mints = mints

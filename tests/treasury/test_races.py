@@ -3,12 +3,13 @@ money against a real mint. Whatever the interleaving: a token is credited once a
 and the books reconcile."""
 
 import asyncio
+import os
 
 from app.payments.deposits import Deposit, Purpose
 from tests.fixtures.mint import RunningMint
 from tests.treasury.stacks import Intercepting, books, delayed, stack
 
-TOKENS = 8
+TOKENS = int(os.environ.get("RACE_TOKENS", "8"))  # RACE_TOKENS=30 reproduces the issue's measurement
 
 
 async def test_the_same_token_deposited_by_two_processes_at_once_is_credited_once_and_never_lost(
