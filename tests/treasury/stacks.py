@@ -84,6 +84,7 @@ class Stack:
     db: Database
     ledger: Ledger
     treasury: Treasury
+    ownership: Ownership
     recovery: Recovery
     deposits: Deposits
     refunds: Refunds
@@ -108,7 +109,7 @@ async def stack(
         recovery = Recovery(treasury, mints, ownership, policy or RetryPolicy())
         deposits = Deposits(ledger, treasury, mints, ownership, recovery)
         refunds = Refunds(treasury, mints, ownership, recovery)
-        yield Stack(db, ledger, treasury, recovery, deposits, refunds, Payments(ledger, deposits, refunds))
+        yield Stack(db, ledger, treasury, ownership, recovery, deposits, refunds, Payments(ledger, deposits, refunds))
 
 
 async def books(db: Database) -> WalletReport:
