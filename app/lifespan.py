@@ -21,9 +21,9 @@ from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
-from app.payments.inflight import InFlight
 from app.payments.lightning import Lightning
 from app.payments.mints import TrustedMints
+from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
-RECOVER_OPEN_S = 60
+RECOVER_OPEN_S = 5  # cheap: only operations whose next try is due, in the one process leading the sweep
+LIGHTNING_SWEEP_S = 60
 PROCESS_LEASE_TTL_S = 30.0  # a process that stopped renewing for this long is taken for dead
 
 
@@ -124,7 +125,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (PROCESS_LEASE_TTL_S, ledger.release_orphaned),
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
-    payments, lightning = await _start_payments(settings, ledger, db, stack)
+    payments, lightning = await _start_payments(settings, ledger, db, leases, stack)
     node = Node(settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases)
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
@@ -144,24 +145,26 @@ async def _hold_process_lease(db: Database, stack: AsyncExitStack) -> Leases:
 
 
 async def _start_payments(
-    settings: Settings, ledger: Ledger, db: Database, stack: AsyncExitStack
+    settings: Settings, ledger: Ledger, db: Database, leases: Leases, stack: AsyncExitStack
 ) -> tuple[Payments, Lightning]:
-    """Trusted mints over one keep-alive HTTP client; operations left open by a crash are settled in the
-    background at start and then periodically (a mint that is down never delays start-up)."""
+    """Trusted mints over one keep-alive HTTP client; operations owned through leases in the database (one process
+    sends a given swap or mint, however many run); operations left open are settled in the background at start
+    and then periodically (a mint that is down never delays start-up)."""
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
     stack.push_async_callback(http.aclose)
     mints = TrustedMints(http, settings.cashu_mints, timeout_s=settings.mint_timeout_s)
     treasury = Treasury(db)
-    inflight = InFlight()
-    recovery = Recovery(treasury, mints, inflight)
+    # longer than any one request to the mint may take; renewed while its owner works
+    ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
+    recovery = Recovery(treasury, mints, ownership)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
-    deposits = Deposits(ledger, treasury, mints, inflight, recovery, limits=limits)
-    lightning = Lightning(ledger, treasury, mints, inflight)
+    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits)
+    lightning = Lightning(ledger, treasury, mints, ownership)
     stack.push_async_callback(lightning.close)
     _start_periodic(
-        stack, (RECOVER_OPEN_S, recovery.recover_open), (RECOVER_OPEN_S, lightning.recover_open), first_run_now=True
+        stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(treasury, mints, inflight, recovery)), lightning
+    return Payments(ledger, deposits, Refunds(treasury, mints, ownership, recovery)), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

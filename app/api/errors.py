@@ -31,6 +31,7 @@ from app.nostr.errors import InvalidEvent, InvalidNostrKey
 from app.payments.refunds import WalletShort
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
+from app.treasury.errors import RefundInProgress
 from app.upstream.client import ReplyTooLarge, UpstreamDropped
 from app.upstream.refusals import UpstreamFailed, UpstreamRejected
 
@@ -71,8 +72,10 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     UpstreamTimeout: Shown(504, UPSTREAM, "upstream_timeout"),
     ServiceUnavailable: Shown(503, "api_error", "service_unavailable"),
     WalletShort: Shown(503, "api_error", "wallet_insufficient_funds"),
+    RefundInProgress: Shown(409, INVALID, "refund_in_progress"),
     cashu.CashuError: Shown(400, "cashu_error", "cashu_token_redemption_failed"),
     cashu.TokenAlreadySpent: Shown(400, "token_already_spent", "cashu_token_already_spent"),
+    cashu.ProofsPending: Shown(503, "api_error", "cashu_proofs_pending"),  # in a swap right now: ask again later
     cashu.InvalidToken: Shown(400, "invalid_token", "invalid_cashu_token"),
     cashu.TokenZeroValue: Shown(400, "cashu_error", "cashu_token_zero_value"),
     # routstr-sdk reads this code as "pay with a token from another mint"

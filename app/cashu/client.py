@@ -12,6 +12,7 @@ from app.cashu.errors import (
     KeysetUnknown,
     MintRejected,
     MintUnreachable,
+    ProofsPending,
     SwapOutcomeUnknown,
     TokenAlreadySpent,
     TransactionUnbalanced,
@@ -26,6 +27,7 @@ _ERRORS_BY_MINT_CODE: Mapping[int, type[CashuError]] = {
     # 11000 is not here: nutshell answers it for any transaction error, most of them about the inputs a sender
     # chose (a witness without a spending condition, a bad amount, a secret out of criteria): a MintRejected.
     11001: TokenAlreadySpent,
+    11002: ProofsPending,
     11005: TransactionUnbalanced,
     12001: KeysetUnknown,
 }
@@ -33,6 +35,7 @@ _ERRORS_BY_MINT_CODE: Mapping[int, type[CashuError]] = {
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 _KEYSETS_TTL_S = 60.0
 _MAX_DETAIL_CHARS = 300  # a mint's explanation, passed on to the user; not a channel for pages of text
+_TRY_AGAIN = (408, 429)  # client errors that say "not now", not "never"
 
 T = TypeVar("T")
 
@@ -148,7 +151,8 @@ def _json_or_raise(response: httpx.Response) -> dict[str, Any]:
         return data
     if data is not None and _is_mint_code(data.get("code")):
         raise _mint_error(data["code"], _detail(data))
-    if response.is_client_error and data is not None and "detail" in data:
+    if response.is_client_error and response.status_code not in _TRY_AGAIN and data is not None and "detail" in data:
+        # a definite refusal without a NUT code (nutshell's 422: a request its framework did not accept)
         raise MintRejected(f"mint refused the request (HTTP {response.status_code})")
     raise MintUnreachable(f"mint answered HTTP {response.status_code}")
 

@@ -13,6 +13,13 @@ class TokenAlreadySpent(CashuError):
     default_message = "the cashu token has already been spent"
 
 
+class ProofsPending(CashuError):
+    """Code 11002: the inputs are pending at the mint (another request with them is being processed). Not a
+    refusal: settle with NUT-07/NUT-09 once it is over."""
+
+    default_message = "the token is being processed by the mint; try again shortly"
+
+
 class InvalidToken(CashuError):
     default_message = "invalid cashu token"
 

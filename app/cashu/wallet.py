@@ -157,11 +157,16 @@ async def execute_swap(client: MintClient, plan: SwapPlan) -> tuple[Proof, ...]:
 async def recover_swap(client: MintClient, plan: SwapPlan) -> SwapRecovery:
     """Find out what became of a swap sent without an answer: NUT-07 on the inputs, NUT-09 for our outputs."""
     ys = await asyncio.to_thread(lambda: [proof_y(proof) for proof in plan.inputs])  # hash_to_curve per input
-    states = {entry.state for entry in await client.checkstate(ys)}
+    return await recover_outputs(client, ys, plan.outputs)
+
+
+async def recover_outputs(client: MintClient, input_ys: Sequence[str], outputs: OutputPlan) -> SwapRecovery:
+    """`recover_swap` from what a journal may keep without the inputs themselves: their Ys and our outputs."""
+    states = {entry.state for entry in await client.checkstate(list(input_ys))}
     if ProofState.SPENT in states:
-        keyset = await client.keys(plan.outputs.keyset_id)
-        restored = await client.restore(plan.outputs.blinded_messages)
-        proofs = await asyncio.to_thread(restored_proofs, plan.outputs, restored, keyset)
+        keyset = await client.keys(outputs.keyset_id)
+        restored = await client.restore(outputs.blinded_messages)
+        proofs = await asyncio.to_thread(restored_proofs, outputs, restored, keyset)
         if proofs:
             return SwapRecovery(SwapOutcome.COMPLETED, proofs)
         return SwapRecovery(SwapOutcome.SPENT_ELSEWHERE)

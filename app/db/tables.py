@@ -128,6 +128,9 @@ cashu_operations = Table(
     Column("error", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # unresolved tries with the mint so far, and when the next may start (backoff; parked after a cap)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_try_at", BigInteger, nullable=False, server_default="0"),
     Index("ix_cashu_operations_state", "state"),
     Index("ix_cashu_operations_key_id", "key_id"),
 )

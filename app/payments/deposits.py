@@ -1,7 +1,9 @@
 """Ecash in: redeem a token at its (trusted) mint first, then credit what was actually received, once ever.
 
-Every deposit is journaled with its swap plan before the swap goes out, keyed by the token's hash: the same token
-string presented again (concurrently or later) reaches the first deposit's outcome, never a second credit."""
+Every deposit is journaled with its swap plan before the swap goes out, keyed by the token's hash, and owned (a lease
+in the database) by the request that journaled it: the same token string presented again, in this process or
+another, reaches the first deposit's outcome (waiting for its owner, or recovering it if the owner is gone), never a
+second swap or a second credit."""
 
 import asyncio
 import hashlib
@@ -10,24 +12,18 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.cashu.errors import (
-    BadMintSignature,
-    CashuError,
-    InvalidToken,
-    MintUnreachable,
-    SwapOutcomeUnknown,
-    TokenAlreadySpent,
-)
-from app.cashu.tokens import Token, TokenLimits, decode_token
-from app.cashu.wallet import SwapPlan, execute_swap, plan_receive
+from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutcomeUnknown, TokenAlreadySpent
+from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
+from app.cashu.wallet import plan_receive
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
-from app.payments.plans import plan_json, scrubbed, to_new_proofs
+from app.payments.ownership import Ownership
+from app.payments.plans import plan_json
 from app.payments.recovery import UNIT, Recovery
-from app.treasury.records import Operation, OpKind, OpState
+from app.payments.settlement import Outcome, send_swap
+from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
@@ -76,7 +72,7 @@ class Deposits:
         ledger: Ledger,
         treasury: Treasury,
         mints: TrustedMints,
-        inflight: InFlight,
+        ownership: Ownership,
         recovery: Recovery,
         *,
         limits: TokenLimits,
@@ -85,7 +81,7 @@ class Deposits:
         self._limits = limits
         self._treasury = treasury
         self._mints = mints
-        self._inflight = inflight
+        self._ownership = ownership
         self._recovery = recovery
 
     async def deposit(self, token_text: str, purpose: Purpose, *, key_id: int | None = None) -> Deposit:
@@ -94,59 +90,46 @@ class Deposits:
         client = self._mints.client_for(token.mint)
         plan = await plan_receive(client, token)
         op_id = os.urandom(16).hex()
-        op = await self._treasury.begin(
-            op_id=op_id, kind=OpKind.DEPOSIT, purpose=purpose.value, mint_url=client.normalized_url,
-            plan_json=plan_json(plan), token_hash=token_hash(token_text),
-            target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
-        )  # fmt: skip
-        if op.id != op_id:
-            return await self._reuse(op, purpose, token_text, key_id)
-        return await self._redeem(op, plan, purpose, token_text)
+        async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
+            op = await self._treasury.begin(
+                op_id=op_id, kind=OpKind.DEPOSIT, purpose=purpose.value, mint_url=client.normalized_url,
+                plan_json=plan_json(plan, keep_inputs=False), token_hash=token_hash(token_text),
+                target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
+            )  # fmt: skip
+            if op.id == op_id:
+                outcome = await send_swap(client, plan, sent_before=False)
+                deposit = await self._answer(await self._recovery.finish(op, outcome), purpose, token_text, outcome)
+                log.info("deposit.credited op=%s key_id=%s amount_msat=%d", op_id, deposit.account.id,
+                         deposit.credited_msat)  # fmt: skip
+                return deposit
+        return await self._reuse(op, purpose, token_text, key_id, plan.inputs)
 
-    async def _redeem(self, op: Operation, plan: SwapPlan, purpose: Purpose, token_text: str) -> Deposit:
-        client = self._mints.client_for_journal(op.mint_url)
-        async with self._inflight.hold(op.id):
-            try:
-                proofs = await execute_swap(client, plan)
-            except SwapOutcomeUnknown:
-                log.warning("deposit.outcome_unknown op=%s", op.id)
-                raise
-            except (MintUnreachable, CashuError) as failure:
-                await self._treasury.fail(op.id, _failure_code(failure), await _scrubbed(plan))
-                raise
-            account = await self._treasury.complete_deposit(op.id, to_new_proofs(proofs, op.mint_url, UNIT),
-                                                           await _scrubbed(plan))  # fmt: skip
-        if account is None:
-            raise TokenAlreadySpent("this token was settled by another request meanwhile")
-        credited = sum(p.amount for p in proofs) * 1000
-        log.info("deposit.credited op=%s key_id=%s amount_msat=%d", op.id, account.id, credited)
-        return Deposit(account, credited, _handed_key(purpose, token_text))
-
-    async def _reuse(self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None) -> Deposit:
-        """The token was journaled before: answer with that deposit's outcome, settling it first if needed."""
+    async def _reuse(
+        self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None, inputs: tuple[Proof, ...]
+    ) -> Deposit:
+        """The token was journaled before: answer with that deposit's outcome, settling it first if needed (with the
+        token's proofs at hand, a swap that never happened can be sent again as planned)."""
         if not _same_destination(op, purpose, key_id):
             raise TokenAlreadySpent("this token has already been redeemed")
-        op = await self._resolved(op)
+        op = await self._recovery.settled(op.id, WAIT_FOR_PEER_S, inputs)
+        if op.state is OpState.FAILED and op.error == "not_executed":
+            return await self.deposit(token_text, purpose, key_id=key_id)
+        deposit = await self._answer(op, purpose, token_text)
+        return Deposit(deposit.account, 0, deposit.api_key)
+
+    async def _answer(
+        self, op: Operation, purpose: Purpose, token_text: str, outcome: Outcome | None = None
+    ) -> Deposit:
+        """The deposit as the journal has it (whoever settled it), or the error that says why there is none."""
         if op.state is OpState.COMPLETED and op.key_id is not None:
             account = await self._ledger.find_by_id(op.key_id)
             assert account is not None
-            return Deposit(account, 0, _handed_key(purpose, token_text))
-        if op.state is OpState.PLANNED:
-            raise MintUnreachable("this token's redemption is still being settled with the mint; try again shortly")
-        if op.error == "not_executed":
-            return await self.deposit(token_text, purpose, key_id=key_id)
+            return Deposit(account, op.amount_msat, _handed_key(purpose, token_text))
+        if op.state in OPEN_STATES:
+            raise SwapOutcomeUnknown("this token's redemption is still being settled with the mint; try again shortly")
+        if outcome is not None and outcome.refusal is not None:
+            raise outcome.refusal
         raise _error_for(op.error)
-
-    async def _resolved(self, op: Operation) -> Operation:
-        if op.state is not OpState.PLANNED:
-            return op
-        if self._inflight.running(op.id):
-            await self._inflight.wait(op.id, WAIT_FOR_PEER_S)
-        else:
-            await self._recovery.recover(op)
-        current = await self._treasury.get(op.id)
-        assert current is not None
-        return current
 
 
 def _decode(token_text: str, limits: TokenLimits) -> Token:
@@ -154,10 +137,6 @@ def _decode(token_text: str, limits: TokenLimits) -> Token:
     if token.unit != UNIT:
         raise InvalidToken(f"only {UNIT} tokens are accepted, not {token.unit}")
     return token
-
-
-async def _scrubbed(plan: SwapPlan) -> str:
-    return await asyncio.to_thread(scrubbed, plan)  # hash_to_curve per input: ms for the largest token
 
 
 def _same_destination(op: Operation, purpose: Purpose, key_id: int | None) -> bool:
@@ -172,17 +151,9 @@ def _handed_key(purpose: Purpose, token_text: str) -> str | None:
     return key_created_by(token_text) if purpose is Purpose.CREATE else None
 
 
-def _failure_code(failure: Exception) -> str:
-    if isinstance(failure, MintUnreachable):
-        return "not_executed"
-    if isinstance(failure, TokenAlreadySpent):
-        return "already_spent"
-    if isinstance(failure, BadMintSignature):
-        return "bad_mint_signature"
-    return "invalid"
-
-
-def _error_for(code: str | None) -> CashuError:
+def _error_for(code: str | None) -> CashuError | MintUnreachable:
+    if code == "not_executed":
+        return MintUnreachable("the mint could not be reached; nothing was redeemed, try again")
     if code == "already_spent":
         return TokenAlreadySpent()
-    return InvalidToken(f"this token could not be redeemed earlier ({code})")
+    return InvalidToken(f"this token could not be redeemed ({code})")

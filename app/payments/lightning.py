@@ -6,8 +6,8 @@ status call (or the periodic `recover_open`) can finish the operation: the mint 
 the journaled outputs; ISSUED (our mint answer was lost, or another process minted) -> NUT-09 restore of the same
 outputs. `complete_deposit` credits at most once, so retries and concurrent calls never credit twice.
 
-The invoice id handed out is a bearer secret: the journal stores only a hash of it (the operation id), and the key a
-`create` invoice makes is derived from it, so the database alone cannot rebuild the key.
+The invoice id handed out is a bearer secret until the invoice is paid: the journal stores only a hash of it (the
+operation id), and the random key a `create` invoice makes is handed out once (app.payments.invoice_keys).
 """
 
 import asyncio
@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,11 +31,12 @@ from app.errors import BadRequest, NodeError, NotFound, ServiceUnavailable, Unau
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.payments.inflight import InFlight
+from app.payments.invoice_keys import new_sealed_key, unsealed_key
 from app.payments.mints import TrustedMints
+from app.payments.ownership import Ownership
 from app.payments.plans import to_new_proofs
-from app.payments.recovery import UNIT
-from app.treasury.records import Operation, OpKind, OpState
+from app.payments.recovery import DEFAULT_RETRIES, UNIT, RetryPolicy
+from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 EXPIRY_GRACE_S = 600
 MAX_INVOICE_SAT = 10_000_000
 DEFAULT_BOLT11_EXPIRY_S = 3600
+SWEEP_LEAD_TTL_S = 90.0  # the sweep runs every minute in the process leading it
 
 
 class InvoicePurpose(StrEnum):
@@ -85,16 +87,19 @@ class MintPlan:
     amount_sat: int
     expires_at: int | None
     outputs: OutputPlan | None
+    sealed_key: str | None = None  # a `create` invoice's key until it is handed out
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"quote": self.quote, "bolt11": self.bolt11, "amount_sat": self.amount_sat,
                                 "expires_at": self.expires_at}  # fmt: skip
         if self.outputs is not None:
             data["outputs"] = self.outputs.to_dict()
+        if self.sealed_key is not None:
+            data["sealed_key"] = self.sealed_key
         return json.dumps(data, separators=(",", ":"))
 
     def scrubbed_json(self) -> str:
-        return MintPlan(self.quote, self.bolt11, self.amount_sat, self.expires_at, None).to_json()
+        return replace(self, outputs=None).to_json()
 
     @classmethod
     def from_json(cls, text: str | None) -> "MintPlan":
@@ -102,7 +107,7 @@ class MintPlan:
         outputs = OutputPlan.from_dict(data["outputs"]) if "outputs" in data else None
         expires_at = data.get("expires_at")
         return cls(str(data["quote"]), str(data["bolt11"]), int(data["amount_sat"]),
-                   None if expires_at is None else int(expires_at), outputs)  # fmt: skip
+                   None if expires_at is None else int(expires_at), outputs, data.get("sealed_key"))  # fmt: skip
 
     def planned_outputs(self) -> OutputPlan:
         assert self.outputs is not None, "a settled plan has no outputs"
@@ -117,26 +122,23 @@ def operation_id(invoice_id: str) -> str:
     return hashlib.sha256(b"routstr-node/lightning-op\x00" + invoice_id.encode()).hexdigest()[:32]
 
 
-def key_for_invoice(invoice_id: str) -> str:
-    """The API key a paid `create` invoice makes; only whoever holds the invoice id can derive it."""
-    return "sk-" + hashlib.sha256(b"routstr-node/lightning\x00" + invoice_id.encode()).hexdigest()
-
-
 class Lightning:
     def __init__(
         self,
         ledger: Ledger,
         treasury: Treasury,
         mints: TrustedMints,
-        inflight: InFlight,
+        ownership: Ownership,
         *,
         clock: Callable[[], float] = time.time,
+        policy: RetryPolicy = DEFAULT_RETRIES,
     ) -> None:
         self._ledger = ledger
         self._treasury = treasury
         self._mints = mints
-        self._inflight = inflight
+        self._ownership = ownership
         self._clock = clock
+        self._policy = policy
         self._settling: dict[str, asyncio.Task[InvoiceState]] = {}
 
     async def create_invoice(self, amount_sat: object, purpose: object, credential: str | None = None) -> Invoice:
@@ -147,9 +149,10 @@ class Lightning:
         client = self._first_mint()
         quote = await client.mint_quote(amount, UNIT)
         keyset = choose_output_keyset(await client.keysets(), UNIT)
-        plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), plan_outputs(amount, keyset.id))
         invoice_id = new_invoice_id()
-        target = hash_key(key_for_invoice(invoice_id)) if chosen is InvoicePurpose.CREATE else None
+        target, sealed = new_sealed_key(invoice_id) if chosen is InvoicePurpose.CREATE else (None, None)
+        outputs = plan_outputs(amount, keyset.id)
+        plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), outputs, sealed)
         await self._treasury.begin(
             op_id=operation_id(invoice_id), kind=OpKind.LIGHTNING, purpose=chosen.value,
             mint_url=client.normalized_url, plan_json=plan.to_json(), target_key_hash=target, key_id=key_id,
@@ -161,24 +164,27 @@ class Lightning:
         """The invoice's state; a paid invoice is minted and credited here (once, however often this is called)."""
         op = await self._operation(invoice_id)
         state = _final_state(op)
-        if op.state is OpState.PLANNED:
+        if op.state in OPEN_STATES:  # a parked one too: the payer asking is worth one more try
             state = await self._settle(op.id)
             op = await self._reload(op.id)
-        return await self._status_of(invoice_id, op, state if op.state is OpState.PLANNED else _final_state(op))
+        return await self._status_of(invoice_id, op, state if op.state in OPEN_STATES else _final_state(op))
 
     async def recover_open(self) -> int:
         """Finish every open Lightning operation the mint can settle now (paid, or long expired). For a periodic
         job: a user who paid and never asked again is still credited. Returns how many were resolved."""
+        if not await self._ownership.lead("lightning", SWEEP_LEAD_TTL_S):
+            return 0
         resolved = 0
-        for op in await self._treasury.open_operations():
+        for op in await self._treasury.due_operations():
             if op.kind is not OpKind.LIGHTNING:
                 continue
             try:
                 state = await self._settle(op.id)
-            except NodeError as failure:  # one mint's trouble must not stop the others
+            except NodeError as failure:  # one mint's trouble must not stop the others; retried with backoff
                 log.warning(
                     "lightning.settle_failed op=%s mint=%s error=%s", op.id, op.mint_url, type(failure).__name__
                 )
+                await self._treasury.note_attempt(op.id, self._policy.backoff_s, self._policy.cap)
                 continue
             resolved += state in (InvoiceState.PAID, InvoiceState.EXPIRED, InvoiceState.FAILED)
         return resolved
@@ -201,9 +207,11 @@ class Lightning:
         return await asyncio.shield(task)
 
     async def _settle_now(self, op_id: str) -> InvoiceState:
-        async with self._inflight.hold(op_id):
+        async with self._ownership.own(op_id) as owned:
             op = await self._reload(op_id)
-            if op.state is not OpState.PLANNED:
+            if not owned:
+                return InvoiceState.PENDING if op.state in OPEN_STATES else _final_state(op)
+            if op.state not in OPEN_STATES:
                 return _final_state(op)
             plan = MintPlan.from_json(op.plan)
             client = self._mints.client_for_journal(op.mint_url)
@@ -267,9 +275,21 @@ class Lightning:
         invoice = Invoice(invoice_id, plan.bolt11, plan.amount_sat, plan.expires_at, state)
         if state is not InvoiceState.PAID or op.key_id is None:
             return InvoiceStatus(invoice)
+        api_key = None
+        if op.purpose == InvoicePurpose.CREATE.value:
+            api_key = await self._hand_out(invoice_id, op, plan)
+            if api_key is None:  # handed out before: the invoice id no longer shows the key or its balance
+                return InvoiceStatus(invoice)
         account = await self._ledger.find_by_id(op.key_id)
-        api_key = key_for_invoice(invoice_id) if op.purpose == InvoicePurpose.CREATE.value else None
         return InvoiceStatus(invoice, account, op.amount_msat, api_key)
+
+    async def _hand_out(self, invoice_id: str, op: Operation, plan: MintPlan) -> str | None:
+        """A paid `create` invoice's key, to the first caller only (a conditional update of the journal)."""
+        key = unsealed_key(plan.sealed_key, invoice_id, op.target_key_hash) if plan.sealed_key else None
+        if key is None or op.plan is None:
+            return None
+        handed = await self._treasury.replace_plan(op.id, op.plan, replace(plan, sealed_key=None).to_json())
+        return key if handed else None
 
     async def _operation(self, invoice_id: str) -> Operation:
         op = await self._treasury.get(operation_id(invoice_id)) if invoice_id else None

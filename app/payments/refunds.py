@@ -1,6 +1,7 @@
 """Ecash out: a key's whole available balance (in whole sats) as a fresh token, made by swapping proofs the node
-holds. The key is debited and the proofs promised in one transaction, with the swap plan, before the mint is asked;
-a swap that did not happen gives everything back."""
+holds. The key is debited and the proofs promised in one transaction, with the swap plan, before the mint is asked
+(one refund per key at a time; proofs chosen by one refund only); a swap that will never happen gives everything
+back, one whose outcome is open stays open until the mint's word settles it (app.payments.settlement)."""
 
 import logging
 import os
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 from app.cashu.client import MintClient
 from app.cashu.errors import (
-    CashuError,
+    MintRejected,
     MintUnreachable,
     SwapFeesExceedAmount,
     SwapOutcomeUnknown,
@@ -17,17 +18,22 @@ from app.cashu.errors import (
 )
 from app.cashu.keysets import KeysetInfo, choose_output_keyset, fee_table, input_fee, split_amount
 from app.cashu.outputs import plan_amounts
-from app.cashu.tokens import Token, decode_token, encode_token_v4
-from app.cashu.wallet import SwapPlan, execute_swap
+from app.cashu.tokens import decode_token
+from app.cashu.wallet import SwapPlan
 from app.errors import BadRequest, NodeError
-from app.payments.inflight import InFlight
 from app.payments.mints import TrustedMints
-from app.payments.plans import load_plan, plan_json, scrubbed, to_new_proofs, to_proof
+from app.payments.ownership import Ownership
+from app.payments.plans import load_plan, plan_json, to_proof
 from app.payments.recovery import UNIT, Recovery
-from app.treasury.records import HeldProof, RefundPlan
+from app.payments.settlement import Outcome, send_swap
+from app.treasury.errors import ProofsTaken, RefundInProgress
+from app.treasury.records import OPEN_STATES, HeldProof, Operation, OpState, RefundPlan
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
+
+WAIT_FOR_PEER_S = 20.0
+PLAN_TRIES = 3  # a refund planned again when a concurrent one took some of its proofs
 
 
 class WalletShort(NodeError):
@@ -70,31 +76,48 @@ def refund_planner(keysets: tuple[KeysetInfo, ...], mint_url: str) -> Callable[[
 
 
 class Refunds:
-    def __init__(self, treasury: Treasury, mints: TrustedMints, inflight: InFlight, recovery: Recovery) -> None:
+    def __init__(self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, recovery: Recovery) -> None:
         self._treasury = treasury
         self._mints = mints
-        self._inflight = inflight
+        self._ownership = ownership
         self._recovery = recovery
 
     async def refund(self, key_id: int, *, refetch: bool = True) -> Refund:
         """The key's available balance as a token. With nothing left, the last refund token again when `refetch` (a
-        reply lost on the way can be fetched once more; the token itself can be redeemed only once)."""
-        for unfinished in await self._treasury.open_refunds(key_id):
-            await self._recovery.recover(unfinished)  # an earlier refund cut short is paid before a new one
+        reply lost on the way can be fetched once more; the token itself can be redeemed only once). A refund of
+        the key still in progress (here or in another process) is RefundInProgress."""
+        await self._settle_open_refunds(key_id)
         for client in await self._mints_by_holdings():
-            keysets = await client.keysets()
-            op_id = os.urandom(16).hex()
-            try:
-                decided = await self._treasury.begin_refund(
-                    op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
-                    plan=refund_planner(keysets, client.url),
-                )  # fmt: skip
-            except WalletShort:
-                continue
-            if decided is None:
-                return await self._previous(key_id, refetch)
-            return await self._swap(op_id, decided)
+            paid = await self._refund_from(client, key_id, refetch)
+            if paid is not None:
+                return paid
         raise WalletShort()
+
+    async def _settle_open_refunds(self, key_id: int) -> None:
+        """An earlier refund cut short is settled before a new one (waiting for its owner, if it has one)."""
+        for unfinished in await self._treasury.open_refunds(key_id):
+            if (await self._recovery.settled(unfinished.id, WAIT_FOR_PEER_S)).state in OPEN_STATES:
+                raise RefundInProgress()
+
+    async def _refund_from(self, client: MintClient, key_id: int, refetch: bool) -> Refund | None:
+        """Pay from this mint's proofs; None when they do not cover the balance."""
+        keysets = await client.keysets()
+        for _ in range(PLAN_TRIES):
+            op_id = os.urandom(16).hex()
+            async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
+                try:
+                    decided = await self._treasury.begin_refund(
+                        op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
+                        plan=refund_planner(keysets, client.url),
+                    )  # fmt: skip
+                except WalletShort:
+                    return None
+                except ProofsTaken:
+                    continue
+                if decided is None:
+                    return await self._previous(key_id, refetch)
+                return await self._swap(op_id, decided)
+        raise RefundInProgress("the node's wallet is busy with other refunds; ask again shortly")
 
     async def _mints_by_holdings(self) -> list[MintClient]:
         held = {h.mint_url: h.held_sat for h in await self._treasury.holdings() if h.unit == UNIT}
@@ -107,39 +130,28 @@ class Refunds:
         return Refund(token, _token_msat(token), 0)
 
     async def _swap(self, op_id: str, decided: RefundPlan) -> Refund:
-        plan, extra = load_plan(decided.plan_json)
-        client = self._mints.client_for_journal(plan.mint_url)
-        async with self._inflight.hold(op_id):
-            try:
-                proofs = await execute_swap(client, plan)
-            except SwapOutcomeUnknown:
-                log.warning("refund.outcome_unknown op=%s", op_id)
-                raise
-            except TokenAlreadySpent:
-                return await self._settled_instead(op_id)
-            except (MintUnreachable, CashuError) as failure:
-                await self._treasury.undo_refund(op_id, type(failure).__name__)
-                raise
-            user_outputs = int(extra["user_outputs"])
-            token = encode_token_v4(Token(mint=client.url, unit=UNIT, proofs=proofs[:user_outputs]))
-            change = to_new_proofs(proofs[user_outputs:], client.normalized_url, UNIT)
-            await self._treasury.complete_refund(op_id, change, token, scrubbed(plan))
-        log.info("refund.paid op=%s msat=%d fee_sat=%d", op_id, decided.debit_msat, plan.fee)
-        return Refund(token, decided.debit_msat - plan.fee * 1000, plan.fee * 1000)
-
-    async def _settled_instead(self, op_id: str) -> Refund:
-        """Our own proofs were already spent: never guess, let recovery find out (a late copy of this very swap
-        completes it; anything else writes the proofs off and gives the key its money back)."""
-        log.error("refund.inputs_already_spent op=%s", op_id)
+        plan = load_plan(decided.plan_json).plan
+        outcome = await send_swap(self._mints.client_for_journal(plan.mint_url), plan, sent_before=False)
         op = await self._treasury.get(op_id)
-        assert op is not None
-        await self._recovery.recover(op)
-        settled = await self._treasury.get(op_id)
-        if settled is not None and settled.result:
-            return Refund(
-                settled.result, _token_msat(settled.result), settled.amount_msat - _token_msat(settled.result)
-            )
+        assert op is not None, op_id
+        finished = await self._recovery.finish(op, outcome)
+        log.info("refund.finished op=%s state=%s msat=%d fee_sat=%d", op_id, finished.state, decided.debit_msat,
+                 plan.fee)  # fmt: skip
+        return _paid(finished, outcome)
+
+
+def _paid(op: Operation, outcome: Outcome) -> Refund:
+    """The refund as the journal has it, or the error that says why there is none (the balance is kept then)."""
+    if op.state is OpState.COMPLETED and op.result:
+        token_msat = _token_msat(op.result)
+        return Refund(op.result, token_msat, op.amount_msat - token_msat)
+    if op.state in OPEN_STATES:
+        raise SwapOutcomeUnknown("the refund's outcome is being settled with the mint; ask again shortly")
+    if op.error == "not_executed":
+        raise MintUnreachable("the mint could not be reached; the balance is kept, try again")
+    if op.error == "already_spent":
         raise TokenAlreadySpent("the node's own ecash was spent elsewhere; the balance is kept, please try again")
+    raise outcome.refusal or MintRejected("the mint refused the refund; the balance is kept")
 
 
 def _token_msat(token_text: str) -> int:

@@ -14,6 +14,10 @@ class OpState(StrEnum):
     PLANNED = "planned"
     COMPLETED = "completed"
     FAILED = "failed"
+    PARKED = "parked"  # unresolved after every retry: left for the operator (`wallet report`), never sent again
+
+
+OPEN_STATES = (OpState.PLANNED, OpState.PARKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class Operation:
     result: str | None
     error: str | None
     created_at: int
+    attempts: int = 0  # unresolved tries with the mint so far
+    next_try_at: int = 0  # recovery leaves the operation alone until then (backoff)
 
 
 @dataclass(frozen=True, slots=True)

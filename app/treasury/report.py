@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.treasury.records import MintHoldings, OpKind
+from app.treasury.records import MintHoldings, OpKind, OpState
 from app.treasury.service import Treasury
 
 
@@ -18,6 +18,7 @@ class WalletReport:
     charged_msat: int
     granted_msat: int  # operator grants (keys create): owed to users but never backed by ecash
     open_operations: int
+    parked_operations: list[str]  # "kind:id" of operations left unresolved after every retry: the operator's to settle
 
     @property
     def reconciles(self) -> bool:
@@ -42,4 +43,5 @@ async def wallet_report(treasury: Treasury) -> WalletReport:
         charged_msat=totals.charged_msat,
         granted_msat=totals.adjusted_msat,
         open_operations=len(open_ops),
+        parked_operations=[f"{op.kind}:{op.id}" for op in open_ops if op.state is OpState.PARKED],
     )

@@ -43,8 +43,17 @@ class Treasury:
     async def open_operations(self) -> list[Operation]:
         return await self._db.run(store.open_operations())
 
+    async def due_operations(self) -> list[Operation]:
+        return await self._db.run(store.due_operations(self._now()))
+
+    async def note_attempt(self, op_id: str, backoff_s: Callable[[int], int], cap: int) -> Operation | None:
+        return await self._db.run(store.note_attempt(op_id, self._now(), backoff_s, cap))
+
     async def complete_deposit(self, op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
         return await self._db.run(store.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
+
+    async def replace_plan(self, op_id: str, current: str, new: str) -> bool:
+        return await self._db.run(store.replace_plan(op_id, current, new, self._now()))
 
     async def fail(self, op_id: str, error: str, scrubbed_plan: str | None = None) -> None:
         await self._db.run(store.fail_operation(op_id, error, self._now(), scrubbed_plan))

@@ -4,14 +4,24 @@ for ecash happens here, in the same transaction as the wallet change, so assets 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Work
-from app.db.tables import cashu_operations, wallet_proofs
+from app.db.tables import api_keys, cashu_operations, ledger_entries, wallet_proofs
 from app.ledger.accounts import credit_in, debit_out, find_by_hash, find_by_id, insert_account
 from app.ledger.records import Account, EntryKind
-from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, OpState, RefundPlan
+from app.treasury.errors import ProofsTaken, RefundInProgress
+from app.treasury.records import (
+    OPEN_STATES,
+    HeldProof,
+    MintHoldings,
+    NewProof,
+    Operation,
+    OpKind,
+    OpState,
+    RefundPlan,
+)
 
 HELD, RESERVED, SPENT = "held", "reserved", "spent"
 
@@ -31,6 +41,8 @@ def _operation(row: Any) -> Operation:
         result=row.result,
         error=row.error,
         created_at=row.created_at,
+        attempts=row.attempts,
+        next_try_at=row.next_try_at,
     )
 
 
@@ -51,14 +63,47 @@ def operation_by_token(token_hash: str) -> Work[Operation | None]:
     return work
 
 
+_OPEN = [state.value for state in OPEN_STATES]
+
+
 def open_operations() -> Work[list[Operation]]:
+    """Every operation not finished: planned (in flight or to retry) and parked (left for the operator)."""
+
+    def work(conn: Connection) -> list[Operation]:
+        rows = conn.execute(
+            select(cashu_operations).where(cashu_operations.c.state.in_(_OPEN)).order_by(cashu_operations.c.created_at)
+        ).all()
+        return [_operation(row) for row in rows]
+
+    return work
+
+
+def due_operations(now: int) -> Work[list[Operation]]:
+    """Planned operations whose next try is due (recovery's work list)."""
+
     def work(conn: Connection) -> list[Operation]:
         rows = conn.execute(
             select(cashu_operations)
-            .where(cashu_operations.c.state == OpState.PLANNED.value)
+            .where(cashu_operations.c.state == OpState.PLANNED.value, cashu_operations.c.next_try_at <= now)
             .order_by(cashu_operations.c.created_at)
         ).all()
         return [_operation(row) for row in rows]
+
+    return work
+
+
+def note_attempt(op_id: str, now: int, backoff_s: Callable[[int], int], cap: int) -> Work[Operation | None]:
+    """One more try left the operation unresolved: the next waits `backoff_s(attempts)`, and after `cap` tries it is
+    parked for the operator. None when the operation is no longer planned."""
+
+    def work(conn: Connection) -> Operation | None:
+        op = _get(conn, op_id)
+        if op is None or op.state is not OpState.PLANNED:
+            return op
+        attempts = op.attempts + 1
+        state = OpState.PARKED if attempts >= cap else OpState.PLANNED
+        _finish(conn, op_id, now, attempts=attempts, next_try_at=now + backoff_s(attempts), state=state.value)
+        return _get(conn, op_id)
 
     return work
 
@@ -95,13 +140,23 @@ def begin_operation(
             return _get_required(conn, op_id)
         existing = operation_by_token(token_hash or "")(conn)
         assert existing is not None
-        if existing.state is OpState.FAILED and existing.error == "not_executed":
-            conn.execute(cashu_operations.delete().where(cashu_operations.c.id == existing.id))
-            conn.execute(cashu_operations.insert().values(**values))
+        if existing.state is OpState.FAILED and existing.error == "not_executed" and _replace(conn, existing, values):
             return _get_required(conn, op_id)
-        return existing
+        return operation_by_token(token_hash or "")(conn) or existing
 
     return work
+
+
+def _replace(conn: Connection, never_sent: Operation, values: dict[str, Any]) -> bool:
+    """A new plan in place of one that never reached the mint; False when a concurrent request replaced it first."""
+    removed = conn.execute(
+        delete(cashu_operations).where(
+            cashu_operations.c.id == never_sent.id,
+            cashu_operations.c.state == OpState.FAILED.value,
+            cashu_operations.c.error == "not_executed",
+        )
+    ).rowcount
+    return bool(removed) and _insert_ignoring_conflict(conn, values)
 
 
 def _get_required(conn: Connection, op_id: str) -> Operation:
@@ -122,12 +177,15 @@ def _insert_proofs(conn: Connection, proofs: Sequence[NewProof], op_id: str, now
         )  # fmt: skip
 
 
-def _finish(conn: Connection, op_id: str, now: int, **values: Any) -> None:
-    conn.execute(
+def _finish(conn: Connection, op_id: str, now: int, **values: Any) -> bool:
+    """Move an open operation on, in one conditional statement: True for exactly one caller, however many race (on
+    PostgreSQL a concurrent one waits for the row and then finds it no longer open). The money moves after it."""
+    result = conn.execute(
         update(cashu_operations)
-        .where(cashu_operations.c.id == op_id, cashu_operations.c.state == OpState.PLANNED.value)
+        .where(cashu_operations.c.id == op_id, cashu_operations.c.state.in_(_OPEN))
         .values(updated_at=now, **values)
     )
+    return bool(result.rowcount)
 
 
 def _account_for(conn: Connection, op: Operation, now: int) -> int:
@@ -142,16 +200,28 @@ def complete_deposit(op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str,
     """Keep the received proofs and credit their value to the operation's key, once. None if already settled."""
 
     def work(conn: Connection) -> Account | None:
-        op = _get_required(conn, op_id)
-        if op.state is not OpState.PLANNED:
-            return None
         amount_msat = sum(p.amount for p in proofs) * 1000
-        key_id = _account_for(conn, op, now)
+        if not _finish(conn, op_id, now, state=OpState.COMPLETED.value, amount_msat=amount_msat, plan=scrubbed_plan):
+            return None
+        key_id = _account_for(conn, _get_required(conn, op_id), now)
+        conn.execute(update(cashu_operations).where(cashu_operations.c.id == op_id).values(key_id=key_id))
         _insert_proofs(conn, proofs, op_id, now)
         credit_in(conn, key_id, amount_msat, EntryKind.DEPOSIT, now, ref=op_id)
-        _finish(conn, op_id, now, state=OpState.COMPLETED.value, key_id=key_id, amount_msat=amount_msat,
-                plan=scrubbed_plan)  # fmt: skip
         return find_by_id(key_id)(conn)
+
+    return work
+
+
+def replace_plan(op_id: str, current: str, new: str, now: int) -> Work[bool]:
+    """Rewrite an operation's plan only if it is still `current`: True for exactly one of concurrent callers."""
+
+    def work(conn: Connection) -> bool:
+        result = conn.execute(
+            update(cashu_operations)
+            .where(cashu_operations.c.id == op_id, cashu_operations.c.plan == current)
+            .values(plan=new, updated_at=now)
+        )
+        return bool(result.rowcount)
 
     return work
 
@@ -173,15 +243,13 @@ def begin_refund(
     its plan, in one transaction. `plan(held_proofs, available_sat)` decides (pure). None if nothing to refund."""
 
     def work(conn: Connection) -> RefundPlan | None:
-        account = find_by_id(key_id)(conn)
+        account = _locked_account(conn, key_id)
         if account is None or account.available_msat < 1000:
             return None
-        decided = plan(held_proofs(conn, mint_url, unit), account.available_msat // 1000)
-        conn.execute(
-            update(wallet_proofs)
-            .where(wallet_proofs.c.id.in_(decided.proof_ids), wallet_proofs.c.state == HELD)
-            .values(state=RESERVED, operation_id=op_id)
-        )
+        if _open_refund_of(conn, key_id):
+            raise RefundInProgress()
+        decided = plan(held_proofs(conn, mint_url, unit, lock=True), account.available_msat // 1000)
+        _reserve_proofs(conn, decided.proof_ids, op_id)
         debit_out(conn, key_id, decided.debit_msat, EntryKind.REFUND, now, ref=op_id)
         conn.execute(
             cashu_operations.insert().values(
@@ -194,12 +262,45 @@ def begin_refund(
     return work
 
 
-def held_proofs(conn: Connection, mint_url: str, unit: str) -> list[HeldProof]:
-    rows = conn.execute(
+def _locked_account(conn: Connection, key_id: int) -> Account | None:
+    """The key as it is now, locked until the transaction ends (PostgreSQL; SQLite's writer is one at a time), so
+    that the available balance cannot change between reading it and debiting it (no reservation slips in)."""
+    conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id).with_for_update())
+    return find_by_id(key_id)(conn)
+
+
+def _open_refund_of(conn: Connection, key_id: int) -> bool:
+    found = conn.execute(
+        select(cashu_operations.c.id).where(
+            cashu_operations.c.key_id == key_id,
+            cashu_operations.c.kind == OpKind.REFUND.value,
+            cashu_operations.c.state.in_(_OPEN),
+        )
+    ).first()
+    return found is not None
+
+
+def _reserve_proofs(conn: Connection, proof_ids: Sequence[int], op_id: str) -> None:
+    taken = conn.execute(
+        update(wallet_proofs)
+        .where(wallet_proofs.c.id.in_(proof_ids), wallet_proofs.c.state == HELD)
+        .values(state=RESERVED, operation_id=op_id)
+    ).rowcount
+    if taken != len(proof_ids):
+        raise ProofsTaken(f"{len(proof_ids) - taken} of the chosen proofs were taken meanwhile")
+
+
+def held_proofs(conn: Connection, mint_url: str, unit: str, *, lock: bool = False) -> list[HeldProof]:
+    """Proofs held for `mint_url`, largest first. With `lock`, locked until the transaction ends (PostgreSQL's FOR
+    UPDATE, in one order so two refunds never deadlock; SQLite has one writer at a time): a concurrent refund waits
+    for this one's short transaction and then sees what is left. Not SKIP LOCKED: a refund plans from every held
+    proof, so skipping would find the wallet short while it is not."""
+    query = (
         select(wallet_proofs)
         .where(wallet_proofs.c.mint_url == mint_url, wallet_proofs.c.unit == unit, wallet_proofs.c.state == HELD)
-        .order_by(wallet_proofs.c.amount.desc())
-    ).all()
+        .order_by(wallet_proofs.c.amount.desc(), wallet_proofs.c.id)
+    )
+    rows = conn.execute(query.with_for_update() if lock else query).all()
     return [HeldProof(r.id, r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c) for r in rows]
 
 
@@ -219,16 +320,14 @@ def complete_refund(
     """The swap happened: the promised proofs are spent, the change is ours, the token is kept for re-fetching."""
 
     def work(conn: Connection) -> str | None:
-        op = _get_required(conn, op_id)
-        if op.state is not OpState.PLANNED:
-            return op.result
+        if not _finish(conn, op_id, now, state=OpState.COMPLETED.value, result=token, plan=scrubbed_plan):
+            return _get_required(conn, op_id).result
         conn.execute(
             update(wallet_proofs)
             .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
             .values(state=SPENT)
         )
         _insert_proofs(conn, change, op_id, now)
-        _finish(conn, op_id, now, state=OpState.COMPLETED.value, result=token, plan=scrubbed_plan)
         return token
 
     return work
@@ -239,31 +338,36 @@ def undo_refund(op_id: str, error: str, now: int, *, inputs_spent: bool = False)
     says something else spent them, write them off: the wallet report then shows the loss)."""
 
     def work(conn: Connection) -> bool:
-        op = _get_required(conn, op_id)
-        if op.state is not OpState.PLANNED or op.key_id is None:
+        if not _finish(conn, op_id, now, state=OpState.FAILED.value, error=error):
             return False
+        op = _get_required(conn, op_id)
+        assert op.key_id is not None, op_id
         conn.execute(
             update(wallet_proofs)
             .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
             .values(state=SPENT if inputs_spent else HELD, operation_id=op_id if inputs_spent else None)
         )
         credit_in(conn, op.key_id, op.amount_msat, EntryKind.REFUND_REVERSED, now, ref=op_id)
-        _finish(conn, op_id, now, state=OpState.FAILED.value, error=error)
         return True
 
     return work
 
 
 def latest_refund_token(key_id: int) -> Work[str | None]:
+    """The token of the key's last paid refund: ordered by the refund's debit in the ledger (a monotonic row id),
+    not by a clock, so two refunds in one second never swap places."""
+
     def work(conn: Connection) -> str | None:
         row = conn.execute(
             select(cashu_operations.c.result)
+            .join(ledger_entries, ledger_entries.c.ref == cashu_operations.c.id)
             .where(
                 cashu_operations.c.key_id == key_id,
                 cashu_operations.c.kind == OpKind.REFUND.value,
                 cashu_operations.c.state == OpState.COMPLETED.value,
+                ledger_entries.c.kind == EntryKind.REFUND.value,
             )
-            .order_by(cashu_operations.c.updated_at.desc(), cashu_operations.c.created_at.desc())
+            .order_by(ledger_entries.c.id.desc())
         ).first()
         return None if row is None else row[0]
 

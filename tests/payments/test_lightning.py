@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from app.cashu.errors import SwapOutcomeUnknown
-from app.db.database import open_database
+from app.db.database import Database, open_database
+from app.db.leases import Leases, new_boot_id
 from app.errors import BadRequest, NotFound, Unauthorized
 from app.ledger.keys import hash_key
 from app.ledger.records import EntryKind
 from app.ledger.service import Ledger
-from app.payments.inflight import InFlight
 from app.payments.lightning import (
     EXPIRY_GRACE_S,
     InvoicePurpose,
@@ -24,6 +24,7 @@ from app.payments.lightning import (
     operation_id,
 )
 from app.payments.mints import TrustedMints
+from app.payments.ownership import Ownership
 from app.treasury.records import OpState
 from app.treasury.service import Treasury
 from tests.cashu.dropping_proxy import dropping_proxy
@@ -33,6 +34,7 @@ from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
 
 @dataclass
 class Wallet:
+    db: Database
     ledger: Ledger
     journal: Treasury
     http: httpx.AsyncClient
@@ -40,9 +42,11 @@ class Wallet:
     def lightning(
         self, *mint_urls: str, http: httpx.AsyncClient | None = None, clock: Callable[[], float] = time.time
     ) -> Lightning:
-        """A Lightning service as a freshly started process builds it (its own in-flight registry)."""
+        """A Lightning service as a freshly started process builds it (its own boot id)."""
         mints = TrustedMints(http or self.http, mint_urls)
-        return Lightning(self.ledger, self.journal, mints, InFlight(), clock=clock)
+        return Lightning(
+            self.ledger, self.journal, mints, Ownership(Leases(self.db, new_boot_id()), ttl_s=20), clock=clock
+        )
 
 
 class UnpaidWhileHeld:
@@ -65,7 +69,7 @@ class UnpaidWhileHeld:
 async def wallet(database_url: str) -> AsyncIterator[Wallet]:
     db = open_database(database_url)
     async with httpx.AsyncClient() as http:
-        yield Wallet(Ledger(db), Treasury(db), http)
+        yield Wallet(db, Ledger(db), Treasury(db), http)
     await db.close()
 
 
@@ -86,6 +90,24 @@ async def test_create_invoice_is_journaled_before_it_is_handed_out_and_paid_make
     key_account = await wallet.ledger.find(paid.api_key)
     assert key_account is not None and key_account.balance_msat == 100_000
     assert await wallet.ledger.check() == []
+
+
+async def test_a_create_invoice_s_key_is_random_handed_out_once_and_not_in_the_database(
+    wallet: Wallet, mint: RunningMint
+) -> None:
+    lightning = wallet.lightning(mint.url)
+    invoice = await lightning.create_invoice(16, "create")
+
+    answers = await asyncio.gather(*(wallet.lightning(mint.url).status(invoice.invoice_id) for _ in range(6)))
+    settled = await wallet.journal.get(operation_id(invoice.invoice_id))
+
+    keys = [a.api_key for a in answers if a.api_key is not None]
+    # processes that found another one minting it answer "pending: ask again"
+    assert len(keys) == 1 and {a.invoice.state for a in answers} <= {InvoiceState.PAID, InvoiceState.PENDING}
+    assert settled is not None and settled.plan is not None and keys[0].removeprefix("sk-") not in settled.plan
+    assert '"sealed_key"' not in settled.plan  # nothing left to unseal once handed out
+    account = await wallet.ledger.find(keys[0])
+    assert account is not None and account.balance_msat == 16_000
 
 
 async def test_topup_is_credited_once_under_ten_concurrent_status_calls(wallet: Wallet, mint: RunningMint) -> None:
@@ -119,8 +141,9 @@ async def test_lost_mint_answer_is_recovered_by_restore_and_credited_once(wallet
 
     assert still_open is not None and still_open.state is OpState.PLANNED
     assert recovered.invoice.state is InvoiceState.PAID and recovered.credited_msat == 21_000
-    assert repeated.account is not None and repeated.account.balance_msat == 21_000
-    assert repeated.api_key == recovered.api_key
+    assert recovered.api_key is not None and recovered.account is not None
+    assert recovered.account.balance_msat == 21_000
+    assert (repeated.invoice.state, repeated.api_key, repeated.account) == (InvoiceState.PAID, None, None)
     settled = await wallet.journal.get(operation_id(invoice.invoice_id))
     assert settled is not None and settled.plan is not None and '"r"' not in settled.plan  # no blinding data kept
     assert await wallet.ledger.check() == []
@@ -224,7 +247,9 @@ def test_http_invoice_paid_gives_a_key_once_and_the_key_pays_for_a_chat(
     assert created.json()["bolt11"].startswith("lnbc") and created.json()["expires_at"] > time.time()
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "paid" and paid.json()["balance"] == 50_000 and paid.json()["msats"] == 50_000
-    assert again.json() == paid.json()
+    # the key is handed out once: a later call with the same invoice id (a URL that leaked) shows neither it nor
+    # the balance behind it
+    assert again.json() == {k: v for k, v in paid.json().items() if k not in ("api_key", "balance", "msats")}
     key = paid.json()["api_key"]
     chat = httpx.post(
         f"{node.url}/chat/completions",
