@@ -232,7 +232,7 @@ def test_a_mint_refusing_the_swap_with_422_ends_the_deposit_as_failed(
         again = send(http, node, "create", token, "")
 
     assert refusing_front.swaps_refused == 1  # the retry is answered from the journal
-    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "cashu_mint_error")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "cashu_token_redemption_failed")
     assert again.status_code == 400
     assert [(op["kind"], op["state"]) for op in journal(node)] == [("deposit", "failed")]
     report = books(node)

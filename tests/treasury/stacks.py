@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from app.cashu.messages import ProofState
+from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.leases import Leases, new_boot_id
 from app.ledger.service import Ledger
@@ -107,7 +108,9 @@ async def stack(
         mints = TrustedMints(http, [mint_url])
         ownership = Ownership(Leases(db, new_boot_id()), ttl_s=OP_LEASE_TTL_S)
         recovery = Recovery(treasury, mints, ownership, policy or RetryPolicy())
-        deposits = Deposits(ledger, treasury, mints, ownership, recovery)
+        deposits = Deposits(
+            ledger, treasury, mints, ownership, recovery, limits=TokenLimits(max_amount=1_000_000, max_proofs=256)
+        )
         refunds = Refunds(treasury, mints, ownership, recovery)
         yield Stack(db, ledger, treasury, ownership, recovery, deposits, refunds, Payments(ledger, deposits, refunds))
 
