@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.responses import json_response
 from app.errors import NodeError
@@ -37,13 +38,36 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail), "invalid_request_error", code)
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    log.error("request.failed", exc_info=exc)
-    return error_response(500, "internal error", "server_error", "internal_error")
+class UnexpectedErrors:
+    """The one place for exceptions no handler knows: logged once, answered with a clean 500 that says
+    `Connection: close` (the connection's state is unknown after a bug), and not raised further, so the server
+    does not cut the connection without a word. A response already under way can only be cut."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("request.failed", exc_info=exc)
+            response = error_response(500, "internal error", "server_error", "internal_error", {"Connection": "close"})
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NodeError, _node_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnexpectedErrors)
