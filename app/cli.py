@@ -12,7 +12,7 @@ from typing import Any
 from app.db.database import Database, open_database
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
-from app.settings import Settings
+from app.settings import ConfigError, Settings, load_settings
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
@@ -35,21 +35,11 @@ def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) ->
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    refusal = settings.serving_refusal()
+    if refusal is not None:
+        raise refusal
     upgrade_to_head(settings.database_url)
-    local_mint = None
-    if not settings.cashu_mints:
-        from app.devmint import start_local_mint
-
-        local_mint = start_local_mint(settings.data_dir)
-        if local_mint is not None:
-            settings = settings.model_copy(update={"cashu_mints": [local_mint[1]]})
-    try:
-        _serve(settings, args)
-    finally:
-        if local_mint is not None:
-            from app.devmint import stop_local_mint
-
-            stop_local_mint(local_mint[0])
+    _serve(settings, args)
     return 0
 
 
@@ -166,8 +156,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 a check failed, 2 a configuration error (one line per setting, no traceback)."""
     args = _parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    handler: Command = args.handler
-    return handler(settings, args)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        handler: Command = args.handler
+        return handler(settings, args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}".replace("\n", "\nconfiguration error: "), file=sys.stderr)
+        return 2
