@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.db.database import Database, open_database
+from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
 from app.settings import ConfigError, Settings, load_settings
@@ -17,8 +18,13 @@ from app.settings import ConfigError, Settings, load_settings
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
-def _with_database(settings: Settings, use: Callable[[Database], Awaitable[int]]) -> int:
+def _migrated(settings: Settings) -> None:
+    secure_storage(settings.database_url, settings.data_dir)
     upgrade_to_head(settings.database_url)  # outside the loop: alembic runs its own for PostgreSQL
+
+
+def _with_database(settings: Settings, use: Callable[[Database], Awaitable[int]]) -> int:
+    _migrated(settings)
 
     async def run() -> int:
         db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -38,7 +44,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     refusal = settings.serving_refusal()
     if refusal is not None:
         raise refusal
-    upgrade_to_head(settings.database_url)
+    _migrated(settings)
     _serve(settings, args)
     return 0
 
@@ -54,13 +60,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         loop="uvloop",
         http="httptools",
-        access_log=False,
+        access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )
 
 
 def migrate(settings: Settings, _: argparse.Namespace) -> int:
-    upgrade_to_head(settings.database_url)
+    _migrated(settings)
     print("database is at the newest schema")
     return 0
 
@@ -163,6 +169,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         handler: Command = args.handler
         return handler(settings, args)
-    except ConfigError as exc:
+    except (ConfigError, InsecureStorage) as exc:
         print(f"configuration error: {exc}".replace("\n", "\nconfiguration error: "), file=sys.stderr)
         return 2

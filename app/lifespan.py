@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
+from app.db.files import secure_storage
 from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
@@ -107,6 +108,7 @@ def _start_periodic(
 
 
 async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
+    secure_storage(settings.database_url, settings.data_dir)  # before the node writes anything
     settings, fake_mints = await _with_demo_mint(settings, stack)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     db = open_database(

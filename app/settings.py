@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     http_url: str = ""
     onion_url: str = ""
     log_level: str = "INFO"
+    access_log: bool = False  # one line per request, ids and secrets in paths and queries redacted
     # a local demo: the FakeWallet test mint when CASHU_MINTS is empty, the stand-in when UPSTREAM_BASE_URL is empty
     demo: bool = False
 
