@@ -17,6 +17,8 @@ from app.settings import ConfigError, Settings, load_settings
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
+OWN_DESCRIPTORS = 256  # the node's own files and sockets besides the upstream pool: database, mints, relays, logs
+
 
 def _migrated(settings: Settings) -> None:
     secure_storage(settings.database_url, settings.data_dir)
@@ -52,14 +54,21 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app.http_server import GuardedHttpTools, connection_limit, raise_open_files_limit
     from app.main import create_app
 
+    reserved = settings.upstream_max_connections + OWN_DESCRIPTORS
+    max_connections = connection_limit(settings.http_max_connections, raise_open_files_limit(), reserved)
+    logging.getLogger(__name__).info("server.limits: max_connections=%d", max_connections)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpTools.with_header_timeout(settings.http_header_timeout_s),
+        limit_concurrency=max_connections,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        timeout_keep_alive=settings.http_keep_alive_s,
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )
