@@ -37,8 +37,7 @@ def secure_storage(database_url: str, data_dir: Path) -> None:
 
 
 def _storage_paths(database_url: str, data_dir: Path) -> tuple[list[Path], list[Path]]:
-    directories = [data_dir]
-    files = [path for path in data_dir.iterdir() if path.is_file()] if data_dir.is_dir() else []
+    directories, files = [data_dir], []  # the files in DATA_DIR keep their own modes (the Nostr key is 0600)
     database = make_url(database_url).database if is_sqlite(database_url) else None
     if database and database != ":memory:":
         path = Path(database)
