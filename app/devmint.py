@@ -42,6 +42,8 @@ class LocalMint:
 
 async def start_local_mint(data_dir: Path) -> LocalMint:
     """Start the mint and wait until the mint answering on its port proves to be this child."""
+    if not RUN_MINT.exists():
+        raise LocalMintFailed(f"DEMO=true needs {RUN_MINT} (a source checkout); or set CASHU_MINTS")
     mint_dir = (data_dir / "local-mint").resolve()
     mint_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     port = _port(mint_dir)
