@@ -35,14 +35,14 @@ class Settings(BaseSettings):
     onion_url: str = ""
     log_level: str = "INFO"
     access_log: bool = False  # one line per request, ids and secrets in paths and queries redacted
+    # a local demo: the FakeWallet test mint when CASHU_MINTS is empty, the stand-in when UPSTREAM_BASE_URL is empty
+    demo: bool = False
 
     # the HTTP server (python -m app serve)
     http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
     http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
     http_keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
-    # a local demo: the FakeWallet test mint when CASHU_MINTS is empty, the stand-in when UPSTREAM_BASE_URL is empty
-    demo: bool = False
 
     # storage
     database_url: str = "sqlite:///data/node.db"
