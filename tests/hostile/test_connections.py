@@ -17,6 +17,7 @@ import uvicorn
 from app.main import create_app
 from app.settings import Settings
 from tests.fixtures.node import RunningNode
+from tests.fixtures.node_process import READY_TIMEOUT_S as START_TIMEOUT_S
 from tests.fixtures.node_process import ROOT, NodeProcess
 from tests.fixtures.standin import free_port, stop_process
 
@@ -184,7 +185,7 @@ def test_uvicorn_app_main_with_the_documented_flags_refuses_a_64_mib_header(tmp_
     with (tmp_path / "uvicorn.log").open("wb") as log:
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(f"http://127.0.0.1:{port}/health"):
             assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "uvicorn.log").read_text()
             time.sleep(0.05)

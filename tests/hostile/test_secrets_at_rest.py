@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.fixtures.node import NodeFactory, create_key, key_state
+from tests.fixtures.node_process import READY_TIMEOUT_S as START_TIMEOUT_S
 from tests.fixtures.node_process import ROOT
 from tests.fixtures.standin import free_port, stop_process
 
@@ -113,7 +114,7 @@ def _serve_and_log(command: list[str], tmp_path: Path, port: int, env: dict[str,
 
 
 def _wait_healthy(root: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         assert process.poll() is None, "the node exited"
         try:
