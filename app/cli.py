@@ -65,7 +65,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http=GuardedHttpTools.with_header_timeout(settings.http_header_timeout_s),
+        http=GuardedHttpTools.with_timeouts(
+            header_s=settings.http_header_timeout_s, body_s=settings.http_body_timeout_s
+        ),
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,

@@ -4,6 +4,7 @@ uvicorn bounds neither the size of a request's headers (httptools buffers them a
 send them, and it accepts connections until the process runs out of file descriptors. This protocol adds:
 - request line and headers larger than `h11_max_incomplete_event_size` (64 KiB unless set): 431, connection closed;
 - headers not complete `header_timeout_s` after the connection opened or the request's first byte: closed;
+- a body not complete `body_timeout_s` after its headers: closed (the handler sees the client gone);
 - fewer than `limit_concurrency` open connections: a new one at the limit makes room by closing the connection that
   has been waiting for a request longest, or is closed itself when every connection has a request in flight.
   uvicorn itself answers 503 to requests beyond `limit_concurrency`.
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 60.0
 _TOO_LARGE_BODY = (
     b'{"error": {"message": "request line and headers too large", "type": "invalid_request_error",'
     b' "code": "headers_too_large"}}'
@@ -37,6 +39,7 @@ TOO_LARGE = (
 
 class GuardedHttpTools(HttpToolsProtocol):
     header_timeout_s: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: ClassVar[float] = DEFAULT_BODY_TIMEOUT_S
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, server_state, app_state, **kwargs)
@@ -46,10 +49,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._awaiting_headers = True
         self._header_bytes = 0
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
 
     @classmethod
-    def with_header_timeout(cls, seconds: float) -> type["GuardedHttpTools"]:
-        return type(cls.__name__, (cls,), {"header_timeout_s": seconds})
+    def with_timeouts(cls, *, header_s: float, body_s: float) -> type["GuardedHttpTools"]:
+        return type(cls.__name__, (cls,), {"header_timeout_s": header_s, "body_timeout_s": body_s})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,7 +65,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
-        self._stop_header_deadline()
+        self._stop_deadlines()
         self._waiting.pop(self, None)
 
     def data_received(self, data: bytes) -> None:
@@ -80,9 +84,14 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
-        self._stop_header_deadline()
+        self._stop_deadlines()
         self._waiting.pop(self, None)
+        self._body_deadline = self.loop.call_later(self.body_timeout_s, self._body_too_slow)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_deadlines()
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -97,21 +106,27 @@ class GuardedHttpTools(HttpToolsProtocol):
         """Close now, and stop counting the connection before its close completes."""
         self.connections.discard(self)
         self._waiting.pop(self, None)
-        self._stop_header_deadline()
+        self._stop_deadlines()
         self.transport.close()
 
     def _start_header_deadline(self) -> None:
         if self._header_deadline is None:
             self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
-    def _stop_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+    def _stop_deadlines(self) -> None:
+        for deadline in (self._header_deadline, self._body_deadline):
+            if deadline is not None:
+                deadline.cancel()
+        self._header_deadline = self._body_deadline = None
 
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
         if self._awaiting_headers and not self.transport.is_closing():
+            self._drop()
+
+    def _body_too_slow(self) -> None:
+        self._body_deadline = None
+        if not self.transport.is_closing():
             self._drop()
 
 

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
     http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
+    http_body_timeout_s: float = 60.0  # and its body within this after the headers
     http_keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
 
     # storage

@@ -74,6 +74,7 @@ def test_the_host_header_is_never_reflected_into_a_redirect(node: RunningNode) -
 
 
 HEADER_TIMEOUT_S = 3
+BODY_TIMEOUT_S = 4
 MAX_CONNECTIONS = 300
 SLOW_SOCKETS = 2000
 
@@ -89,6 +90,7 @@ def guarded_node(tmp_path: Path) -> Iterator[NodeProcess]:
         env={
             "HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
             "HTTP_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
+            "HTTP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
             "HTTP_KEEP_ALIVE_S": "2",
         },
     )
@@ -134,6 +136,15 @@ def test_a_request_whose_headers_never_end_is_closed_after_the_header_timeout(gu
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: node\r\n")  # and never the blank line
         assert sock.recv(1024) == b""  # closed by the server
         assert HEADER_TIMEOUT_S - 0.5 < time.monotonic() - started < HEADER_TIMEOUT_S + 5
+
+
+def test_a_request_whose_body_never_ends_is_closed_after_the_body_timeout(guarded_node: NodeProcess) -> None:
+    with socket.create_connection(("127.0.0.1", guarded_node.port), timeout=BODY_TIMEOUT_S + 10) as sock:
+        started = time.monotonic()
+        sock.sendall(b'POST /v1/balance/create HTTP/1.1\r\nHost: node\r\nContent-Length: 100\r\n\r\n{"cashu')
+        while sock.recv(65536):  # the node reads the body before it answers; the connection must end
+            pass
+        assert BODY_TIMEOUT_S - 0.5 < time.monotonic() - started < BODY_TIMEOUT_S + 5
 
 
 def test_an_idle_keep_alive_connection_is_closed(guarded_node: NodeProcess) -> None:
