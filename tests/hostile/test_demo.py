@@ -3,6 +3,7 @@ away with the node; a node without them refuses to start with one line naming th
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -99,7 +100,10 @@ def _wait_gone(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_a_demo_node_runs_its_own_fake_mint_says_so_and_stops_it_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_demo_node_runs_its_own_fake_mint_says_so_and_stops_it_with_the_node(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     node = _demo_node(tmp_path)
     try:
         info = httpx.get(node.url + "/info", timeout=10).json()
@@ -109,8 +113,12 @@ def test_a_demo_node_runs_its_own_fake_mint_says_so_and_stops_it_on_sigterm(tmp_
         assert not mint_url.endswith(":3338")
         assert "demo.fake_mint" in node.log_tail()
         assert _answers(mint_url)
-        node.stop()  # SIGTERM
+        os.kill(node.pid, stop_signal)
         _wait_gone(mint_url)
+        deadline = time.monotonic() + GONE_TIMEOUT_S
+        while node.running:
+            assert time.monotonic() < deadline, "the node did not stop"
+            time.sleep(0.1)
     finally:
         node.stop()
 
