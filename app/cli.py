@@ -57,9 +57,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from app.http_server import GuardedHttpTools, connection_limit, raise_open_files_limit
     from app.main import create_app
 
+    open_files = raise_open_files_limit()
     reserved = settings.upstream_max_connections + OWN_DESCRIPTORS
-    max_connections = connection_limit(settings.http_max_connections, raise_open_files_limit(), reserved)
-    logging.getLogger(__name__).info("server.limits: max_connections=%d", max_connections)
+    max_connections = connection_limit(settings.http_max_connections, open_files, reserved)
+    logging.getLogger(__name__).info("server.limits: open_files=%d max_connections=%d", open_files, max_connections)
     uvicorn.run(
         create_app(settings),
         host=args.host,
