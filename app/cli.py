@@ -10,18 +10,26 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from app.db.database import Database, open_database
+from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
-from app.settings import Settings
+from app.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from app.treasury.verify import MintVerification
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
+OWN_DESCRIPTORS = 256  # the node's own files and sockets besides the upstream pool: database, mints, relays, logs
+
+
+def _migrated(settings: Settings) -> None:
+    secure_storage(settings.database_url, settings.data_dir)
+    upgrade_to_head(settings.database_url)  # outside the loop: alembic runs its own for PostgreSQL
+
 
 def _with_database(settings: Settings, use: Callable[[Database], Awaitable[int]]) -> int:
-    upgrade_to_head(settings.database_url)  # outside the loop: alembic runs its own for PostgreSQL
+    _migrated(settings)
 
     async def run() -> int:
         db = open_database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -38,42 +46,42 @@ def _with_ledger(settings: Settings, use: Callable[[Ledger], Awaitable[int]]) ->
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade_to_head(settings.database_url)
-    local_mint = None
-    if not settings.cashu_mints:
-        from app.devmint import start_local_mint
-
-        local_mint = start_local_mint(settings.data_dir)
-        if local_mint is not None:
-            settings = settings.model_copy(update={"cashu_mints": [local_mint[1]]})
-    try:
-        _serve(settings, args)
-    finally:
-        if local_mint is not None:
-            from app.devmint import stop_local_mint
-
-            stop_local_mint(local_mint[0])
+    refusal = settings.serving_refusal()
+    if refusal is not None:
+        raise refusal
+    _migrated(settings)
+    _serve(settings, args)
     return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from app.http_server import GuardedHttpTools, connection_limit, raise_open_files_limit
     from app.main import create_app
 
+    open_files = raise_open_files_limit()
+    reserved = settings.upstream_max_connections + OWN_DESCRIPTORS
+    max_connections = connection_limit(settings.http_max_connections, open_files, reserved)
+    logging.getLogger(__name__).info("server.limits: open_files=%d max_connections=%d", open_files, max_connections)
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
-        access_log=False,
+        http=GuardedHttpTools.with_timeouts(
+            header_s=settings.http_header_timeout_s, body_s=settings.http_body_timeout_s
+        ),
+        limit_concurrency=max_connections,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        timeout_keep_alive=settings.http_keep_alive_s,
+        access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )
 
 
 def migrate(settings: Settings, _: argparse.Namespace) -> int:
-    upgrade_to_head(settings.database_url)
+    _migrated(settings)
     print("database is at the newest schema")
     return 0
 
@@ -194,8 +202,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 a check failed, 2 a configuration error (one line per setting, no traceback)."""
     args = _parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    handler: Command = args.handler
-    return handler(settings, args)
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        handler: Command = args.handler
+        return handler(settings, args)
+    except (ConfigError, InsecureStorage) as exc:
+        print(f"configuration error: {exc}".replace("\n", "\nconfiguration error: "), file=sys.stderr)
+        return 2

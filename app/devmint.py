@@ -1,9 +1,21 @@
-"""A local FakeWallet test mint for `python -m app serve` when no CASHU_MINTS is configured: a newcomer's node can
-take ecash at once. It pays every invoice instantly, so its ecash is worth nothing outside this machine."""
+"""The FakeWallet test mint a demo node (DEMO=true, no CASHU_MINTS) starts for itself. It pays every invoice at once,
+so its ecash is worth nothing outside this machine: the node says so at start and in /v1/info.
 
+The mint keeps its port and private key in its data dir, so its keysets and URL (and the node's ecash at it) stay
+the same across restarts while the port is free. A mint already on that port is never trusted: the node asks the
+one that answers for the random name it gave its own child."""
+
+import asyncio
+import ctypes
 import logging
+import os
+import secrets
+import signal
+import socket
 import subprocess
-import time
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -12,35 +24,118 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_MINT = ROOT / "scripts" / "run-mint.sh"
-PORT = 3338  # fixed, so the mint's keys (derived from its port) stay the same across restarts
 READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+LEGACY_PRIVATE_KEY = "routstr-test-mint-3338"  # what data dirs from before the key file was kept were minted with
 
 
-def start_local_mint(data_dir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    """Start the mint and wait until it answers; None if the project's mint venv script is not there."""
+class LocalMintFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalMint:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+async def start_local_mint(data_dir: Path) -> LocalMint:
+    """Start the mint and wait until the mint answering on its port proves to be this child."""
     if not RUN_MINT.exists():
-        return None
-    url = f"http://127.0.0.1:{PORT}"
+        raise LocalMintFailed(f"DEMO=true needs {RUN_MINT} (a source checkout); or set CASHU_MINTS")
     mint_dir = (data_dir / "local-mint").resolve()
-    mint_dir.mkdir(parents=True, exist_ok=True)
-    log_file = (mint_dir / "mint.log").open("ab")
-    process = subprocess.Popen([str(RUN_MINT), str(PORT), str(mint_dir), "0"], stdout=log_file, stderr=log_file)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url + "/v1/keys", timeout=1).status_code == 200:
-                log.warning("cashu.local_mint: no CASHU_MINTS set, using the FakeWallet test mint at %s", url)
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError(f"the local test mint did not start; see {mint_dir / 'mint.log'}")
-
-
-def stop_local_mint(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+    mint_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    port = _port(mint_dir)
+    name = f"routstr-node demo mint {secrets.token_hex(8)}"
+    mint = _spawn(mint_dir, port, name)
     try:
-        process.wait(timeout=10)
+        await wait_until_ours(mint, name)
+    except BaseException:
+        await stop_local_mint(mint)
+        raise
+    return mint
+
+
+async def stop_local_mint(mint: LocalMint) -> None:
+    mint.process.terminate()
+    try:
+        await asyncio.to_thread(mint.process.wait, STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        mint.process.kill()
+        await asyncio.to_thread(mint.process.wait, STOP_TIMEOUT_S)
+
+
+def _spawn(mint_dir: Path, port: int, name: str) -> LocalMint:
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
+    env |= {"MINT_PRIVATE_KEY": _private_key(mint_dir), "MINT_INFO_NAME": name}
+    log_path = mint_dir / "mint.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [str(RUN_MINT), str(port), str(mint_dir), "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=_die_with_parent(),  # only a prctl call runs between fork and exec
+        )
+    return LocalMint(f"http://127.0.0.1:{port}", process, log_path)
+
+
+async def wait_until_ours(mint: LocalMint, name: str) -> None:
+    """Until the mint on `mint.url` answers; it must give the name its child was started with."""
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        while asyncio.get_running_loop().time() < deadline:
+            if mint.process.poll() is not None:
+                raise LocalMintFailed(f"the local test mint exited during start-up; see {mint.log_path}")
+            try:
+                answer = await http.get(mint.url + "/v1/info")
+            except httpx.HTTPError:
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                if answer.json().get("name") != name:
+                    raise LocalMintFailed(f"another mint answers on {mint.url}; the node will not trust it")
+                return
+            await asyncio.sleep(0.2)
+    raise LocalMintFailed(f"the local test mint did not answer in {READY_TIMEOUT_S:.0f}s; see {mint.log_path}")
+
+
+def _port(mint_dir: Path) -> int:
+    """The port used last time if it is still free, else a new free one."""
+    remembered = mint_dir / "port"
+    if remembered.exists() and _is_free(int(remembered.read_text())):
+        return int(remembered.read_text())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    remembered.write_text(str(port))
+    return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _private_key(mint_dir: Path) -> str:
+    path = mint_dir / "private.key"
+    if not path.exists():
+        key = LEGACY_PRIVATE_KEY if (mint_dir / "mintdb").exists() else secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(key)
+    return path.read_text(encoding="ascii").strip()
+
+
+def _die_with_parent() -> Callable[[], object] | None:
+    """On Linux the mint gets SIGTERM when the node dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -12,9 +12,11 @@ from fastapi import FastAPI
 from app import __version__
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
+from app.db.files import secure_storage
 from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
+from app.devmint import start_local_mint, stop_local_mint
 from app.ledger.service import Ledger
 from app.node import Node
 from app.nostr.announcer import Announcer
@@ -33,7 +35,7 @@ from app.pricing.rates import FixedRate
 from app.proxy.background import BackgroundWork
 from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
-from app.settings import Settings
+from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamClient, UpstreamConfig
@@ -57,10 +59,29 @@ def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
 async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
     if settings.upstream_base_url:
         return settings.upstream_base_url
+    if not settings.demo:
+        raise ConfigError("UPSTREAM_BASE_URL is not set (DEMO=true serves the built-in stand-in's demo replies)")
     standin = await start_standin("127.0.0.1", 0)
     stack.push_async_callback(standin.close)
-    log.warning("upstream.standin: no UPSTREAM_BASE_URL set, serving demo replies from %s", standin.url)
+    log.warning("demo.upstream: no UPSTREAM_BASE_URL set, serving the stand-in's demo replies from %s", standin.url)
     return standin.url
+
+
+async def _with_demo_mint(settings: Settings, stack: AsyncExitStack) -> tuple[Settings, tuple[str, ...]]:
+    """DEMO=true without CASHU_MINTS: the node starts a FakeWallet mint and trusts only it, loudly."""
+    if settings.cashu_mints:
+        return settings, ()
+    if not settings.demo:
+        log.warning("cashu.no_mints: CASHU_MINTS is not set, this node takes no ecash")
+        return settings, ()
+    mint = await start_local_mint(settings.data_dir)
+    stack.push_async_callback(stop_local_mint, mint)
+    log.warning(
+        "demo.fake_mint: DEMO=true, trusting the FakeWallet test mint at %s: it pays every invoice, so its ecash is"
+        " worthless; never serve real users from a demo node",
+        mint.url,
+    )
+    return settings.model_copy(update={"cashu_mints": [mint.url]}), (mint.url,)
 
 
 async def _every(interval_s: float, job: Callable[[], Awaitable[Any]], first_run_now: bool) -> None:
@@ -88,6 +109,8 @@ def _start_periodic(
 
 
 async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
+    secure_storage(settings.database_url, settings.data_dir)  # before the node writes anything
+    settings, fake_mints = await _with_demo_mint(settings, stack)
     await asyncio.to_thread(upgrade_to_head, settings.database_url)
     db = open_database(
         settings.database_url,
@@ -126,7 +149,9 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
     )
     payments, lightning = await _start_payments(settings, ledger, db, leases, stack)
-    node = Node(settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases)
+    node = Node(
+        settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
+    )
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node

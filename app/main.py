@@ -20,16 +20,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan_for(settings),
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would reflect the request's Host header
         # no OpenTelemetry here; left on, FastAPI looks for a tracer provider on every request
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(api)
     install_openapi(api)
-    redact_access_logs()
     api.include_router(proxy.router)
     api.include_router(catalog.router)
     api.include_router(balance.router)
     api.include_router(lightning.router)
+    redact_access_logs(api.routes)
     api.add_middleware(RequestIds)
     api.add_middleware(Cors, origins=settings.cors_origins)  # outermost: errors and 500s carry CORS headers too
     return api

@@ -25,6 +25,7 @@ class Node:
     lightning: Lightning
     upstream_url: str
     leases: Leases  # this process's identity (boot id) and its claims in the database
+    fake_mints: tuple[str, ...] = ()  # trusted mints known to pay every invoice (a demo node's own test mint)
     npub: str = ""
     announcer: Announcer | None = None
     providers: ProviderCache | None = None

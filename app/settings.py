@@ -5,13 +5,24 @@ Names follow Routstr's node where it has one, so its operators can move over unc
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
+
+from app.db.urls import driver_url
+from app.nostr.errors import InvalidNostrKey
+from app.nostr.keys import NodeKeys
+from app.pricing.catalog import InvalidPriceConfig, parse_model_prices
 
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """A setting the node cannot run with; the message is one line that names it."""
 
 
 class Settings(BaseSettings):
@@ -24,6 +35,16 @@ class Settings(BaseSettings):
     onion_url: str = ""
     log_level: str = "INFO"
     cors_origins: CommaList = Field(default_factory=lambda: ["*"])  # browser origins allowed; `*` = any, no cookies
+    access_log: bool = False  # one line per request, ids and secrets in paths and queries redacted
+    # a local demo: the FakeWallet test mint when CASHU_MINTS is empty, the stand-in when UPSTREAM_BASE_URL is empty
+    demo: bool = False
+
+    # the HTTP server (python -m app serve)
+    http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
+    http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
+    http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
+    http_body_timeout_s: float = 60.0  # and its body within this after the headers
+    http_keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
 
     # storage
     database_url: str = "sqlite:///data/node.db"
@@ -79,6 +100,93 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("upstream_base_url", "http_url", "onion_url")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        return value and _url(value, ("http", "https"))
+
+    @field_validator("cashu_mints")
+    @classmethod
+    def _mint_urls(cls, value: list[str]) -> list[str]:
+        return [_url(url, ("http", "https")) for url in value]
+
+    @field_validator("relays")
+    @classmethod
+    def _relay_urls(cls, value: list[str]) -> list[str]:
+        return [_url(url, ("ws", "wss")) for url in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            driver_url(value)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError("not a sqlite:/// or postgresql:// URL") from exc
+        return value
+
+    @field_validator("model_prices")
+    @classmethod
+    def _model_prices(cls, value: str) -> str:
+        try:
+            parse_model_prices(value, btc_usd=1.0)  # the shape only; the rate is applied at start
+        except InvalidPriceConfig as exc:
+            raise ValueError(str(exc).removeprefix("MODEL_PRICES ")) from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
+        return value
+
+    @field_validator("nsec")
+    @classmethod
+    def _nsec(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            try:
+                NodeKeys.from_secret(value.get_secret_value())
+            except (InvalidNostrKey, ValueError):
+                raise ValueError("not an nsec1... or 64-hex Nostr secret key") from None  # never echo the key
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def serving_refusal(self) -> ConfigError | None:
+        """Why this node must not serve: it would trust a mint that pays every invoice, or sell a stand-in's
+        demo replies for real ecash, without the operator having asked for a demo."""
+        if self.demo:
+            return None
+        if not self.cashu_mints:
+            return ConfigError(
+                "CASHU_MINTS is not set: name the mints whose ecash this node accepts,"
+                " or set DEMO=true for a local FakeWallet test mint (its ecash is worthless)"
+            )
+        if not self.upstream_base_url:
+            return ConfigError(
+                "UPSTREAM_BASE_URL is not set: name the OpenAI-compatible API this node resells,"
+                " or set DEMO=true for the built-in stand-in's demo replies"
+            )
+        return None
+
+
+def _url(url: str, schemes: tuple[str, ...]) -> str:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in schemes and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:  # the value is not echoed: a URL can carry credentials
+        raise ValueError(f"needs {' or '.join(s + '://host' for s in schemes)} URLs")
+    return url
+
+
+def load_settings() -> Settings:
+    """The settings, or a ConfigError whose one line per bad setting names it (values are never echoed)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_setting_error(error) for error in exc.errors())) from None
+
+
+def _setting_error(error: object) -> str:
+    assert isinstance(error, dict)
+    name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    return f"{name}: {str(error['msg']).removeprefix('Value error, ')}"

@@ -84,7 +84,8 @@ def run(count: int) -> None:
         mint, mint_url = _start_mint(work)
         port = free_port()
         env = {"DATABASE_URL": f"sqlite:///{work / 'node.db'}", "CASHU_MINTS": mint_url, "ANNOUNCE": "false",
-               "LOG_LEVEL": "WARNING", "UPSTREAM_BASE_URL": "", "DATA_DIR": str(work / "data")}  # fmt: skip
+               "LOG_LEVEL": "WARNING", "UPSTREAM_BASE_URL": "", "DEMO": "true",  # the stand-in upstream
+               "DATA_DIR": str(work / "data")}  # fmt: skip
         node = start_service("node", ["-m", "app", "serve", "--port", str(port)], port, work, env)
         try:
             swap_times = asyncio.run(_mint_swaps(mint_url, asyncio.run(_tokens(mint_url, count, 64))))

@@ -47,6 +47,8 @@ async def info(node: NodeDep) -> Response:
             "version": app.__version__,
             "npub": node.npub,
             "mints": list(settings.cashu_mints),
+            "demo": settings.demo,
+            "fake_mints": list(node.fake_mints),  # FakeWallet mints: their ecash is worthless
             "http_url": settings.http_url,
             "onion_url": settings.onion_url,
             "models": len(node.catalog.current()),

@@ -78,7 +78,9 @@ class RequestIds:
 
 
 async def _send_500(send: Send, id_header: tuple[bytes, bytes], body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), id_header]
+    # the connection's state is unknown after a bug: say so, rather than let the server cut it without a word
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), id_header,
+               (b"connection", b"close")]  # fmt: skip
     await send({"type": "http.response.start", "status": 500, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,0 +1,150 @@
+"""The HTTP server's defences against slow and greedy clients, on top of uvicorn's httptools protocol.
+
+uvicorn bounds neither the size of a request's headers (httptools buffers them all) nor the time a client takes to
+send them, and it accepts connections until the process runs out of file descriptors. This protocol adds:
+- request line and headers larger than `h11_max_incomplete_event_size` (64 KiB unless set): 431, connection closed;
+- headers not complete `header_timeout_s` after the connection opened or the request's first byte: closed;
+- a body not complete `body_timeout_s` after its headers: closed (the handler sees the client gone);
+- fewer than `limit_concurrency` open connections: a new one at the limit makes room by closing the connection that
+  has been waiting for a request longest, or is closed itself when every connection has a request in flight.
+  uvicorn itself answers 503 to requests beyond `limit_concurrency`.
+
+`python -m app serve` uses it with the node's settings; `uvicorn app.main:app --http app.http_server:GuardedHttpTools`
+with uvicorn's flags (see README).
+"""
+
+import asyncio
+import logging
+import resource
+from typing import Any, ClassVar
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_BODY_TIMEOUT_S = 60.0
+_TOO_LARGE_BODY = (
+    b'{"error": {"message": "request line and headers too large", "type": "invalid_request_error",'
+    b' "code": "headers_too_large"}}'
+)
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_TOO_LARGE_BODY), _TOO_LARGE_BODY)
+)
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    header_timeout_s: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: ClassVar[float] = DEFAULT_BODY_TIMEOUT_S
+
+    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(config, server_state, app_state, **kwargs)
+        self._max_header_bytes = config.h11_max_incomplete_event_size or DEFAULT_MAX_HEADER_BYTES
+        # connections waiting for a request, oldest first: the ones to close when the server is full
+        self._waiting: dict[GuardedHttpTools, None] = server_state.__dict__.setdefault("waiting_connections", {})
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        self._header_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def with_timeouts(cls, *, header_s: float, body_s: float) -> type["GuardedHttpTools"]:
+        return type(cls.__name__, (cls,), {"header_timeout_s": header_s, "body_timeout_s": body_s})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._waiting[self] = None
+        self._start_header_deadline()
+        # uvicorn answers 503 once `limit_concurrency` connections are open, so room is kept for this one's request
+        if self.limit_concurrency is not None and len(self.connections) >= self.limit_concurrency:
+            self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._stop_deadlines()
+        self._waiting.pop(self, None)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._awaiting_headers and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > self._max_header_bytes:
+                self.transport.write(TOO_LARGE)
+                self._drop()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        self._start_header_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._stop_deadlines()
+        self._waiting.pop(self, None)
+        self._body_deadline = self.loop.call_later(self.body_timeout_s, self._body_too_slow)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_deadlines()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is None or self.cycle.response_complete:
+            self._waiting[self] = None
+
+    def _make_room(self) -> None:
+        oldest = next((waiting for waiting in self._waiting if waiting is not self), self)
+        oldest._drop()
+
+    def _drop(self) -> None:
+        """Close now, and stop counting the connection before its close completes."""
+        self.connections.discard(self)
+        self._waiting.pop(self, None)
+        self._stop_deadlines()
+        self.transport.close()
+
+    def _start_header_deadline(self) -> None:
+        if self._header_deadline is None:
+            self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _stop_deadlines(self) -> None:
+        for deadline in (self._header_deadline, self._body_deadline):
+            if deadline is not None:
+                deadline.cancel()
+        self._header_deadline = self._body_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self._awaiting_headers and not self.transport.is_closing():
+            self._drop()
+
+    def _body_too_slow(self) -> None:
+        self._body_deadline = None
+        if not self.transport.is_closing():
+            self._drop()
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit where allowed; returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            log.info("server.open_files_limit: raised from %d to %d", soft, wanted)
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            log.warning("server.open_files_limit: stays %d (%s)", soft, exc)
+    return soft
+
+
+def connection_limit(wanted: int, open_files: int, reserved: int) -> int:
+    """Connections the server takes: what the operator asked for, kept below the descriptors the process has left
+    after its own (database, upstream and mint pools, relays, logs)."""
+    return max(16, min(wanted, open_files - reserved))
