@@ -61,9 +61,9 @@ def test_an_unexpected_exception_is_a_clean_500_that_closes_the_connection(
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 500")
     assert "connection: close" in _head(reply)
-    assert orjson.loads(body) == {
-        "error": {"message": "internal error", "type": "server_error", "code": "internal_error"}
-    }
+    answer = orjson.loads(body)
+    assert answer["error"] == {"message": "internal error", "type": "api_error", "code": "internal_error"}
+    assert answer["request_id"] and answer["request_id"] in _head(reply)
 
 
 def test_the_host_header_is_never_reflected_into_a_redirect(node: RunningNode) -> None:
