@@ -16,6 +16,7 @@ class Endpoint(StrEnum):
     CHAT = "/chat/completions"
     COMPLETIONS = "/completions"
     EMBEDDINGS = "/embeddings"
+    RESPONSES = "/responses"
 
 
 # Reservations assume at least one token per this many UTF-8 bytes of prompt: an upper bound for most text, so that
@@ -33,9 +34,9 @@ class LlmCall:
     endpoint: Endpoint
     model: str
     stream: bool
-    client_wants_usage: bool  # stream_options.include_usage as the client sent it
-    requested_max_tokens: int | None  # max_completion_tokens or max_tokens as the client sent it
-    max_tokens_field: str  # which of the two it was
+    client_wants_usage: bool  # stream_options.include_usage as the client sent it (always, for responses)
+    requested_max_tokens: int | None  # max_completion_tokens, max_tokens or max_output_tokens as the client sent it
+    max_tokens_field: str  # which one it was
     choices: int  # completions generated for the request: `n`, or `best_of` when larger
     prompt_chars: int
     prompt_bytes: int
@@ -80,8 +81,8 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
         raise BadRequest("`model` is required and must be a string", param="model")
     generates = endpoint is not Endpoint.EMBEDDINGS
     stream = generates and optional_bool(payload.get("stream"), "stream")
-    wants_usage = generates and _wants_usage(payload)
-    max_tokens_field, max_tokens = _max_tokens(payload) if generates else ("max_tokens", None)
+    wants_usage = generates and _wants_usage(endpoint, payload)
+    max_tokens_field, max_tokens = _max_tokens(endpoint, payload) if generates else ("max_tokens", None)
     prompt_text, non_text_parts = _prompt(endpoint, payload)
     return LlmCall(
         endpoint=endpoint,
@@ -108,18 +109,24 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _wants_usage(payload: dict[str, Any]) -> bool:
+def _wants_usage(endpoint: Endpoint, payload: dict[str, Any]) -> bool:
+    if endpoint is Endpoint.RESPONSES:
+        return True  # the Responses API always reports usage, in `response.completed`: nothing to ask or hide
     options = optional_object(payload.get("stream_options"), "stream_options")
     return optional_bool(options.get("include_usage"), "stream_options.include_usage")
 
 
-def _max_tokens(payload: dict[str, Any]) -> tuple[str, int | None]:
+def _max_tokens(endpoint: Endpoint, payload: dict[str, Any]) -> tuple[str, int | None]:
+    if endpoint is Endpoint.RESPONSES:
+        return "max_output_tokens", optional_int(payload.get("max_output_tokens"), "max_output_tokens", minimum=0)
     newer = optional_int(payload.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
     older = optional_int(payload.get("max_tokens"), "max_tokens", minimum=0)
     return ("max_completion_tokens", newer) if newer is not None else ("max_tokens", older)
 
 
 def _choices(endpoint: Endpoint, payload: dict[str, Any]) -> int:
+    if endpoint is Endpoint.RESPONSES:
+        return 1  # a response has no `n`
     n = optional_int(payload.get("n"), "n", minimum=1, maximum=MAX_CHOICES) or 1
     if endpoint is not Endpoint.COMPLETIONS:
         return n
@@ -135,13 +142,31 @@ def _with_usage_requested(payload: dict[str, Any]) -> bytes:
 
 def _prompt(endpoint: Endpoint, payload: dict[str, Any]) -> tuple[str, int]:
     """The prompt's text (message contents and tool definitions) and how many non-text parts it carries."""
+    if endpoint is Endpoint.RESPONSES:
+        return _responses_prompt(payload)
     if endpoint is not Endpoint.CHAT:
         return _text_of(payload.get("prompt" if endpoint is Endpoint.COMPLETIONS else "input")), 0
     messages = payload.get("messages")
     contents = [m.get("content") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    return "".join(map(_text_of, contents)) + _tools_text(payload), sum(map(_non_text_parts, contents))
+
+
+def _responses_prompt(payload: dict[str, Any]) -> tuple[str, int]:
+    """`instructions`, then `input`: a string, or items (messages with content parts, tool calls and their outputs)."""
+    given = payload.get("input")
+    items = [item for item in given if isinstance(item, dict)] if isinstance(given, list) else []
+    fields = [item.get(key) for item in items for key in _ITEM_TEXT_KEYS]
+    text = _text_of(given) if isinstance(given, str) else "".join(map(_text_of, fields))
+    return _text_of(payload.get("instructions")) + text + _tools_text(payload), sum(map(_non_text_parts, fields))
+
+
+# Where an input item carries text: a message's content, a tool call's arguments, a tool call output.
+_ITEM_TEXT_KEYS = ("content", "arguments", "output")
+
+
+def _tools_text(payload: dict[str, Any]) -> str:
     tools = payload.get("tools")
-    tools_text = orjson.dumps(tools).decode() if isinstance(tools, list) else ""
-    return "".join(map(_text_of, contents)) + tools_text, sum(map(_non_text_parts, contents))
+    return orjson.dumps(tools).decode() if isinstance(tools, list) else ""
 
 
 def _text_of(value: Any) -> str:
