@@ -42,22 +42,34 @@ class LlmCall:
     prompt_bytes: int
     non_text_parts: int
     forward_body: bytes
+    # Responses that continue a stored response or conversation: the upstream adds turns the node never sees.
+    prompt_held_upstream: bool = False
     max_completion_tokens: int = 0  # per choice; set by `bounded` once the model's limits are known
+    prompt_floor_tokens: int = 0  # the prompt held upstream may fill this much; set by `bounded`
 
     def bounded(self, context_length: int | None, operator_limit: int) -> "LlmCall":
-        """The call with its completion budget: what the client asked for, refused above the model's limit (its
-        context length when known, else the operator's), or the most the upstream could produce."""
+        """The call with its completion budget and, when part of its prompt is held upstream, that prompt's bound:
+        the rest of the model's context window, or (no window known) the operator's limit."""
+        budgeted = replace(self, max_completion_tokens=self._completion_limit(context_length, operator_limit))
+        if not self.prompt_held_upstream:
+            return budgeted
+        window_left = operator_limit if context_length is None else context_length - budgeted.max_completion_tokens
+        return replace(budgeted, prompt_floor_tokens=max(0, window_left))
+
+    def _completion_limit(self, context_length: int | None, operator_limit: int) -> int:
+        """What the client asked for, refused above the model's limit (its context length when known, else the
+        operator's), or the most the upstream could produce."""
         limit = context_length if context_length is not None else operator_limit
         if self.requested_max_tokens is None:
             room = limit if context_length is None else context_length - self.estimated_prompt_tokens()
-            return replace(self, max_completion_tokens=max(0, min(room, operator_limit)))
+            return max(0, min(room, operator_limit))
         if self.requested_max_tokens > limit:
             raise InvalidValue(
                 f"'{self.max_tokens_field}' is too large: {self.requested_max_tokens}. "
                 f"This model supports at most {limit} completion tokens.",
                 param=self.max_tokens_field,
             )
-        return replace(self, max_completion_tokens=self.requested_max_tokens)
+        return self.requested_max_tokens
 
     @property
     def completion_budget(self) -> int:
@@ -68,7 +80,7 @@ class LlmCall:
         prompt = (
             -(-self.prompt_bytes // RESERVE_BYTES_PER_TOKEN) + self.non_text_parts * RESERVE_TOKENS_PER_NON_TEXT_PART
         )
-        return Usage(prompt_tokens=prompt, completion_tokens=self.completion_budget)
+        return Usage(prompt_tokens=max(prompt, self.prompt_floor_tokens), completion_tokens=self.completion_budget)
 
     def estimated_prompt_tokens(self) -> int:
         return -(-self.prompt_chars // CHARS_PER_TOKEN)
@@ -96,7 +108,16 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
         prompt_bytes=len(prompt_text.encode()),
         non_text_parts=non_text_parts,
         forward_body=_with_usage_requested(payload) if stream and not wants_usage else body,
+        prompt_held_upstream=endpoint is Endpoint.RESPONSES and _continues_stored_context(payload),
     )
+
+
+def _continues_stored_context(payload: dict[str, Any]) -> bool:
+    """Whether the upstream will prepend turns it stored; a background response is refused, because the upstream
+    would generate it after the reply, where the node cannot meter it."""
+    if optional_bool(payload.get("background"), "background"):
+        raise InvalidValue("'background' responses are not supported: use 'stream' instead.", param="background")
+    return payload.get("previous_response_id") is not None or payload.get("conversation") is not None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -179,3 +179,27 @@ def test_the_route_is_in_the_openapi_document(node: RunningNode) -> None:
     operation = document["paths"]["/v1/responses"]["post"]
     assert {"bearer", "xcashu"} == {name for option in operation["security"] for name in option}
     assert "text/event-stream" in operation["responses"]["200"]["content"]
+
+
+def test_continuing_a_stored_response_reserves_the_context_window_it_may_fill(node: RunningNode) -> None:
+    poor, rich = create_key(node, 10_000), create_key(node, 100_000)
+    body: dict[str, Any] = {"model": "standin-small", "input": PROMPT, "max_output_tokens": 8}
+    body["previous_response_id"] = "resp_earlier"  # the upstream prepends turns the node never sees
+
+    with pytest.raises(openai.APIStatusError) as short:
+        client(node, poor).responses.create(**body)
+    raw = client(node, rich).responses.with_raw_response.create(**body)
+
+    assert short.value.status_code == 402  # standin-small's window: 32,768 - 8 prompt tokens may be billed
+    assert key_state(node, poor) == {"balance_msat": 10_000, "reserved_msat": 0}
+    assert int(raw.headers["x-routstr-cost-msats"]) == cost(5, 8)  # charged what the upstream reported
+    assert key_state(node, rich) == {"balance_msat": 100_000 - cost(5, 8), "reserved_msat": 0}
+
+
+def test_background_responses_are_refused_before_anything_is_reserved(node: RunningNode) -> None:
+    key = create_key(node, 100_000)
+    rows = ledger_rows(node, key)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(node, key).responses.create(model="standin-small", input=PROMPT, background=True)
+    assert refused.value.param == "background"
+    assert ledger_rows(node, key) == rows and key_state(node, key) == {"balance_msat": 100_000, "reserved_msat": 0}

@@ -224,3 +224,31 @@ def test_max_output_tokens_is_the_budget_or_the_room_left_in_the_context() -> No
     assert _call(max_output_tokens=7).completion_budget == 7
     body = orjson.dumps({"model": "m", "input": PROMPT})
     assert parse_call(Endpoint.RESPONSES, body).bounded(100, 1000).completion_budget == 98
+
+
+@pytest.mark.parametrize(
+    "held_upstream", [{"previous_response_id": "resp_1"}, {"conversation": "conv_1"}, {"conversation": {"id": "c"}}]
+)
+def test_a_prompt_held_upstream_reserves_the_rest_of_the_context_window(held_upstream: dict[str, Any]) -> None:
+    body = orjson.dumps({"model": "m", "input": PROMPT, "max_output_tokens": 100, **held_upstream})
+    call = parse_call(Endpoint.RESPONSES, body)
+    assert call.bounded(4096, 1000).max_usage() == Usage(prompt_tokens=4096 - 100, completion_tokens=100)
+    # no window known: a prompt of the operator's limit, as /v1/models prices the most a request can cost
+    assert call.bounded(None, 1000).max_usage() == Usage(prompt_tokens=1000, completion_tokens=100)
+
+
+def test_a_visible_prompt_larger_than_the_rest_of_the_window_is_still_reserved_whole() -> None:
+    body = orjson.dumps({"model": "m", "input": "x" * 3000, "max_output_tokens": 100, "previous_response_id": "r"})
+    assert parse_call(Endpoint.RESPONSES, body).bounded(1000, 1000).max_usage().prompt_tokens == 1000
+
+
+def test_a_null_previous_response_id_holds_nothing_upstream() -> None:
+    body = orjson.dumps({"model": "m", "input": PROMPT, "max_output_tokens": 100, "previous_response_id": None})
+    assert parse_call(Endpoint.RESPONSES, body).bounded(4096, 1000).max_usage() == Usage(3, 100)
+
+
+def test_background_responses_are_refused_they_would_be_generated_after_the_reply_unmetered() -> None:
+    with pytest.raises(BadRequest) as refused:
+        _call(background=True)
+    assert error_body(refused.value)["error"]["param"] == "background"
+    assert _call(background=False).stream
