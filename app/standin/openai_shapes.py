@@ -112,13 +112,13 @@ def usage_chunk(completion_id: str, object_: str, model: str, usage_: dict[str, 
     }
 
 
-def response_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def response_usage(input_tokens: int, output_tokens: int, total_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": input_tokens + output_tokens,
+        "total_tokens": total_tokens,
     }
 
 

@@ -2,6 +2,7 @@
 `data: {"type": <type>, "sequence_number": n, ...}`), ending with `response.completed` (or `response.incomplete` when
 `max_output_tokens` cut it short) whose response carries the usage. There is no `[DONE]`."""
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -9,7 +10,8 @@ import orjson
 from app.errors import BadRequest
 from app.standin import generation as gen
 from app.standin import openai_shapes as shapes
-from app.standin.replies import Drop, Reply, StreamReply, json_reply
+from app.standin.hostile import LYING_USAGE
+from app.standin.replies import Drop, EndlessStream, Reply, StreamReply, json_reply
 from app.standin.switches import Switches, parse_switches
 
 # Events before the first text delta: created, in_progress, output_item.added, content_part.added.
@@ -21,12 +23,24 @@ def responses(body: dict[str, Any]) -> Reply:
     early = gen.short_circuit(switches)
     if early is not None:
         return early
-    if switches.hostile is not None:
-        raise BadRequest("'standin.hostile' is not played on /v1/responses")
     prompt_chars = _instructions_chars(body.get("instructions")) + _input_chars(body.get("input"))
     max_tokens = gen.optional_max_tokens(body, "max_output_tokens")
     generation = gen.plan_generation(body, switches, prompt_chars, max_tokens)
+    if switches.hostile is not None:
+        return _hostile(switches.hostile, body, switches, generation)
     return _deliver(body, switches, generation)
+
+
+def _hostile(case: str, body: dict[str, Any], switches: Switches, generation: gen.Generation) -> Reply:
+    """The lying usage cases and the endless stream; the others are played on chat and completions only."""
+    if case in LYING_USAGE:
+        prompt_tokens, completion_tokens = LYING_USAGE[case]
+        lie = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": 0}
+        return _deliver(body, switches, replace(generation, usage=lie))
+    if case == "endless_stream":
+        opening = _events(shapes.next_id("resp"), shapes.next_id("msg"), replace(generation, tokens=1))
+        return EndlessStream(opening[TEXT_STARTS_AT], first=b"".join(opening[:TEXT_STARTS_AT]))
+    raise BadRequest(f"'standin.hostile' {case} is not played on /v1/responses")
 
 
 def _instructions_chars(instructions: object) -> int:
@@ -80,7 +94,8 @@ def _final(response_id: str, message_id: str, generation: gen.Generation) -> dic
 def _usage(generation: gen.Generation) -> dict[str, Any] | None:
     if generation.usage is None:
         return None
-    return shapes.response_usage(generation.usage["prompt_tokens"], generation.usage["completion_tokens"])
+    usage = generation.usage
+    return shapes.response_usage(usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"])
 
 
 def _message(message_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:

@@ -107,3 +107,12 @@ def test_each_event_is_one_chunk_named_by_its_type_without_done(standin_url: str
 def test_drop_after_closes_after_that_many_deltas(standin_url: str) -> None:
     chunks, terminated = stream_on_the_wire(standin_url, standin={"drop_after": 2})
     assert not terminated and len(chunks) == 4 + 2
+
+
+def test_lying_usage_and_unplayed_hostile_cases(client: openai.OpenAI) -> None:
+    huge = client.responses.create(
+        model="standin-small", input=CONTENT, extra_body={"standin": {"hostile": "huge_usage"}}
+    )
+    assert huge.usage is not None and (huge.usage.input_tokens, huge.usage.output_tokens) == (5, 50_000_000)
+    with pytest.raises(openai.BadRequestError, match="not played"):
+        client.responses.create(model="standin-small", input=CONTENT, extra_body={"standin": {"hostile": "html_404"}})
