@@ -42,7 +42,7 @@ class LlmCall:
     prompt_bytes: int
     non_text_parts: int
     forward_body: bytes
-    # Responses that continue a stored response or conversation: the upstream adds turns the node never sees.
+    # Responses whose input the upstream completes from what it stored (earlier turns, templates): unseen by the node.
     prompt_held_upstream: bool = False
     max_completion_tokens: int = 0  # per choice; set by `bounded` once the model's limits are known
     prompt_floor_tokens: int = 0  # the prompt held upstream may fill this much; set by `bounded`
@@ -96,6 +96,8 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
     wants_usage = generates and _wants_usage(endpoint, payload)
     max_tokens_field, max_tokens = _max_tokens(endpoint, payload) if generates else ("max_tokens", None)
     prompt_text, non_text_parts = _prompt(endpoint, payload)
+    if endpoint is Endpoint.RESPONSES:
+        _refuse_background(payload)
     return LlmCall(
         endpoint=endpoint,
         model=model,
@@ -108,16 +110,22 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
         prompt_bytes=len(prompt_text.encode()),
         non_text_parts=non_text_parts,
         forward_body=_with_usage_requested(payload) if stream and not wants_usage else body,
-        prompt_held_upstream=endpoint is Endpoint.RESPONSES and _continues_stored_context(payload),
+        prompt_held_upstream=endpoint is Endpoint.RESPONSES and _prompt_held_upstream(payload),
     )
 
 
-def _continues_stored_context(payload: dict[str, Any]) -> bool:
-    """Whether the upstream will prepend turns it stored; a background response is refused, because the upstream
-    would generate it after the reply, where the node cannot meter it."""
+def _refuse_background(payload: dict[str, Any]) -> None:
+    """The upstream would generate a background response after the reply, where the node cannot meter it."""
     if optional_bool(payload.get("background"), "background"):
         raise InvalidValue("'background' responses are not supported: use 'stream' instead.", param="background")
-    return payload.get("previous_response_id") is not None or payload.get("conversation") is not None
+
+
+def _prompt_held_upstream(payload: dict[str, Any]) -> bool:
+    """Whether the upstream adds input it stored: earlier turns, a conversation, a prompt template, referenced items."""
+    if any(payload.get(key) is not None for key in ("previous_response_id", "conversation", "prompt")):
+        return True
+    items = payload.get("input")
+    return isinstance(items, list) and any(isinstance(i, dict) and i.get("type") == "item_reference" for i in items)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

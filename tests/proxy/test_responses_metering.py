@@ -227,7 +227,14 @@ def test_max_output_tokens_is_the_budget_or_the_room_left_in_the_context() -> No
 
 
 @pytest.mark.parametrize(
-    "held_upstream", [{"previous_response_id": "resp_1"}, {"conversation": "conv_1"}, {"conversation": {"id": "c"}}]
+    "held_upstream",
+    [
+        {"previous_response_id": "resp_1"},
+        {"conversation": "conv_1"},
+        {"conversation": {"id": "c"}},
+        {"prompt": {"id": "pmpt_1", "version": "2"}},  # a stored prompt template
+        {"input": [{"type": "item_reference", "id": "msg_1"}, {"role": "user", "content": PROMPT}]},
+    ],
 )
 def test_a_prompt_held_upstream_reserves_the_rest_of_the_context_window(held_upstream: dict[str, Any]) -> None:
     body = orjson.dumps({"model": "m", "input": PROMPT, "max_output_tokens": 100, **held_upstream})
