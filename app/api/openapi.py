@@ -14,6 +14,7 @@ from app.api.schemas import (
     CompletionRequest,
     EmbeddingRequest,
     ErrorEnvelope,
+    ResponseRequest,
 )
 
 PAID_ERRORS = (400, 401, 402, 404, 413, 422, 502, 503, 504)
@@ -23,6 +24,7 @@ _PAID = (
     ("/v1/chat/completions", ChatCompletionRequest, "Chat completion (OpenAI's API), paid per request", True),
     ("/v1/completions", CompletionRequest, "Text completion (OpenAI's API), paid per request", True),
     ("/v1/embeddings", EmbeddingRequest, "Embeddings (OpenAI's API), paid per request", False),
+    ("/v1/responses", ResponseRequest, "Response (OpenAI's Responses API), paid per request", True),
 )
 
 _REPLY_HEADERS = {
@@ -49,7 +51,7 @@ def install_openapi(api: FastAPI) -> None:
 
 def _add_paid_paths(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ErrorEnvelope, ChatCompletionRequest, CompletionRequest, EmbeddingRequest):
+    for model in (ErrorEnvelope, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ResponseRequest):
         _add_component(components, model)
     for path, body, summary, streams in _PAID:
         schema["paths"][path] = {"post": _paid_operation(path, body, summary, streams)}

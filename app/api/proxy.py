@@ -25,6 +25,7 @@ PAID_PATHS = {
     "/chat/completions": Endpoint.CHAT,
     "/completions": Endpoint.COMPLETIONS,
     "/embeddings": Endpoint.EMBEDDINGS,
+    "/responses": Endpoint.RESPONSES,
 }
 
 

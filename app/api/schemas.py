@@ -177,3 +177,14 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str
     input: str | list[str]
+
+
+class ResponseRequest(BaseModel):
+    """What the node reads of a Responses API request; every other OpenAI field goes upstream untouched."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    input: str | list[dict[str, Any]]
+    instructions: str | None = None
+    stream: bool = False
+    max_output_tokens: int | None = Field(None, ge=0, description="the reservation covers this many output tokens")

@@ -1,20 +1,15 @@
 """What a reply actually used: the upstream's `usage` when it sends a believable one, else a count of what it
 produced; and how far a reply may grow before the node cuts it off."""
 
-import logging
-import re
 from typing import Any
 
 import orjson
 
 from app.pricing.prices import Usage
 from app.proxy.calls import CHARS_PER_TOKEN, Endpoint, LlmCall
-
-log = logging.getLogger(__name__)
+from app.proxy.wire import wire_format
 
 _EVENT_END = b"\n\n"
-# Reported usage above this many tokens per field is not believed (no context window comes near it).
-MAX_REPORTED_TOKENS = 100_000_000
 # An honest upstream stays within the request's completion budget, but its tokens can be longer than the meter's
 # four characters: a reply is cut off only once its count passes twice the budget plus this many tokens.
 BUDGET_SLACK_FACTOR = 2
@@ -36,54 +31,6 @@ def byte_ceiling(call: LlmCall) -> int:
     return REPLY_BASE_BYTES + call.completion_budget * REPLY_BYTES_PER_TOKEN
 
 
-def usage_from_payload(payload: Any) -> Usage | None:
-    """The reported usage if it is believable: non-negative integers (not booleans) up to MAX_REPORTED_TOKENS."""
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    prompt = _token_count(usage.get("prompt_tokens"))
-    completion = _token_count(usage.get("completion_tokens") if usage.get("completion_tokens") is not None else 0)
-    if prompt is None or completion is None:
-        log.warning("metering.usage_rejected: the upstream reported usage that is not a sane token count")
-        return None
-    return Usage(prompt_tokens=prompt, completion_tokens=completion)
-
-
-def _token_count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS:
-        return value
-    return None
-
-
-def produced_text(payload: Any) -> str:
-    """The generated text in a reply or a stream chunk: message/delta content, tool-call arguments, completion text."""
-    choices = payload.get("choices") if isinstance(payload, dict) else None
-    if not isinstance(choices, list):
-        return ""
-    return "".join(_choice_text(c) for c in choices if isinstance(c, dict))
-
-
-def _choice_text(choice: dict[str, Any]) -> str:
-    parts: list[str] = []
-    if isinstance(choice.get("text"), str):
-        parts.append(choice["text"])
-    for key in ("message", "delta"):
-        body = choice.get(key)
-        if isinstance(body, dict):
-            parts.extend(_message_parts(body))
-    return "".join(parts)
-
-
-def _message_parts(body: dict[str, Any]) -> list[str]:
-    parts = [body[k] for k in ("content", "reasoning", "reasoning_content") if isinstance(body.get(k), str)]
-    calls = body.get("tool_calls")
-    for call in calls if isinstance(calls, list) else []:
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-            parts.append(function["arguments"])
-    return parts
-
-
 def tokens_in(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
@@ -94,14 +41,15 @@ def usage_of_json_reply(call: LlmCall, body: bytes) -> Usage:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        if body.lstrip().startswith(b"data:"):
+        if body.lstrip().startswith((b"data:", b"event:")):
             return _usage_of_events(call, body)
         # delivered but unreadable here: every byte is taken for generated text (the reservation caps it)
         return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=-(-len(body) // CHARS_PER_TOKEN))
-    reported = usage_from_payload(payload)
+    wire = wire_format(call.endpoint)
+    reported = wire.usage(payload)
     if reported is not None:
         return reported
-    return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=tokens_in(produced_text(payload)))
+    return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=tokens_in(wire.reply_text(payload)))
 
 
 def _usage_of_events(call: LlmCall, body: bytes) -> Usage:
@@ -120,6 +68,7 @@ class SseMeter:
 
     def __init__(self, call: LlmCall) -> None:
         self._call = call
+        self._wire = wire_format(call.endpoint)
         self._strip_usage_event = not call.client_wants_usage
         self._token_ceiling = token_ceiling(call)
         self._byte_ceiling = byte_ceiling(call)
@@ -197,13 +146,13 @@ class SseMeter:
 
     def _observe(self, event: bytes) -> bool:
         """Record what the event carries; False when it is the usage-only event the client did not ask for."""
-        if any(marker in event for marker in _TEXT_MARKERS):
+        if any(marker in event for marker in self._wire.text_markers):
             self._texts.append(event)
             self._text_bytes += len(event)
         if b'"usage":{' not in event and b'"usage": {' not in event:
             return True
         payload = _payload_of(event)
-        usage = usage_from_payload(payload)
+        usage = self._wire.usage(payload)
         if usage is None:
             return True
         self.usage = usage
@@ -211,12 +160,12 @@ class SseMeter:
 
     def _bound_new_texts(self) -> None:
         for event in self._texts[self._bounded :]:
-            self._raw_text_bytes += sum(map(len, _TEXT_VALUES.findall(event)))
+            self._raw_text_bytes += sum(map(len, self._wire.text_values.findall(event)))
         self._bounded = len(self._texts)
 
     def _count_new_texts(self) -> None:
         for event in self._texts[self._counted :]:
-            text = produced_text(_payload_of(event))
+            text = self._wire.event_text(_payload_of(event))
             self._text_events += 1 if text else 0
             self._text_chars += len(text)
         self._counted = len(self._texts)
@@ -235,14 +184,6 @@ class SseMeter:
             return None
         completion = max(events, -(-chars // CHARS_PER_TOKEN))
         return Usage(prompt_tokens=self._call.estimated_prompt_tokens(), completion_tokens=completion)
-
-
-# Keys of the fields that carry generated text, however the JSON around them is spaced (an event that matches is
-# only parsed when its text needs counting).
-_TEXT_MARKERS = (b'"content"', b'"text"', b'"arguments"', b'"reasoning')
-# The raw bytes of every string value under those keys, anywhere in the event: never fewer than the characters the
-# meter counts (escapes and UTF-8 only shrink when decoded), so a cheap upper bound that spares parsing each event.
-_TEXT_VALUES = re.compile(rb'"(?:content|text|arguments|reasoning|reasoning_content)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _payload_of(event: bytes) -> Any:

@@ -27,6 +27,13 @@ OVERFLOW_TOKENS = 2**63
 
 Case = Callable[[dict[str, Any], Switches, gen.Generation, bool], Reply]
 
+# The usage each lying case reports: (prompt tokens, completion tokens).
+LYING_USAGE = {
+    "negative_usage": (-5, -1000),
+    "huge_usage": (5, 50_000_000),
+    "overflow_usage": (OVERFLOW_TOKENS, 2**64 - 1),
+}
+
 
 def hostile_reply(case: str, body: dict[str, Any], switches: Switches, generation: gen.Generation, chat: bool) -> Reply:
     return _CASES[case](body, switches, generation, chat)
@@ -113,9 +120,7 @@ def _redirect_307(body: dict[str, Any], switches: Switches, generation: gen.Gene
 
 
 _CASES: dict[str, Case] = {
-    "negative_usage": _lying_usage(-5, -1000),
-    "huge_usage": _lying_usage(5, 50_000_000),
-    "overflow_usage": _lying_usage(OVERFLOW_TOKENS, 2**64 - 1),
+    **{case: _lying_usage(*usage) for case, usage in LYING_USAGE.items()},
     "json_for_stream": _json_for_stream,
     "stream_for_json": _stream_for_json,
     "unterminated_event": _unterminated_event,

@@ -112,6 +112,38 @@ def usage_chunk(completion_id: str, object_: str, model: str, usage_: dict[str, 
     }
 
 
+def response_usage(input_tokens: int, output_tokens: int, total_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": total_tokens,
+    }
+
+
+def response_object(
+    response_id: str, model: str, status: str, output: list[dict[str, Any]], usage_: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A Responses API `response`; `incomplete` means `max_output_tokens` cut it short."""
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": now(),
+        "status": status,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        "instructions": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "text": {"format": {"type": "text"}},
+        "usage": usage_,
+    }
+
+
 def embedding_vector(text: str) -> list[float]:
     """Eight floats derived from the text; k/128 values are exact in float32, so base64 and float agree."""
     digest = hashlib.sha256(text.encode()).digest()

@@ -10,6 +10,7 @@ from app.standin import generation as gen
 from app.standin import openai_shapes as shapes
 from app.standin.hostile import FOLLOWED_PREFIX, GARBAGE_PREFIX, garbage_model_list, hostile_reply
 from app.standin.replies import Drop, JsonReply, Reply, json_reply
+from app.standin.responses_api import responses
 from app.standin.switches import parse_switches
 
 MODELS_PATH = "/v1/models"
@@ -147,4 +148,5 @@ _POST_ROUTES: dict[str, Callable[[dict[str, Any]], Reply]] = {
     "/v1/chat/completions": chat_completions,
     "/v1/completions": completions,
     "/v1/embeddings": embeddings,
+    "/v1/responses": responses,
 }
