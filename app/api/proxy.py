@@ -49,7 +49,8 @@ async def _pay_per_request(request: Request, node: Node, endpoint: Endpoint, tok
     """X-Cashu: the token pays this one request; what is left goes back as a token in the X-Cashu reply header
     (for streams, whose headers leave before the cost is known, it stays claimable with the same token)."""
     body = await read_body(request, node.settings.max_request_bytes)
-    payer = await node.payments.payer(token, purpose=Purpose.XCASHU)
+    max_cost_msat = node.proxy.max_cost_msat(endpoint, body)  # an unknown model or a bad field: the token untouched
+    payer = await node.payments.payer(token, purpose=Purpose.XCASHU, minimum_msat=max_cost_msat)
     try:
         reply = await node.proxy.call(endpoint, body, payer.key_hash, request_id(request.scope))
     except InsufficientBalance as short:

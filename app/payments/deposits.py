@@ -14,7 +14,8 @@ from enum import StrEnum
 
 from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutcomeUnknown, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
-from app.cashu.wallet import plan_receive
+from app.cashu.wallet import SwapPlan, plan_receive
+from app.errors import MinimumBalanceRequired
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
@@ -84,11 +85,15 @@ class Deposits:
         self._ownership = ownership
         self._recovery = recovery
 
-    async def deposit(self, token_text: str, purpose: Purpose, *, key_id: int | None = None) -> Deposit:
+    async def deposit(
+        self, token_text: str, purpose: Purpose, *, key_id: int | None = None, minimum_msat: int = 0
+    ) -> Deposit:
+        """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched)."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         client = self._mints.client_for(token.mint)
         plan = await plan_receive(client, token)
+        _require_minimum(plan, minimum_msat)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
@@ -130,6 +135,17 @@ class Deposits:
         if outcome is not None and outcome.refusal is not None:
             raise outcome.refusal
         raise _error_for(op.error)
+
+
+def _require_minimum(plan: SwapPlan, minimum_msat: int) -> None:
+    worth_msat = plan.output_amount * 1000
+    if worth_msat < minimum_msat:
+        raise MinimumBalanceRequired(
+            f"this token is worth {worth_msat} msat after the mint's fee; this request may cost up to"
+            f" {minimum_msat} msat",
+            needed_msat=minimum_msat,
+            available_msat=worth_msat,
+        )
 
 
 def _decode(token_text: str, limits: TokenLimits) -> Token:

@@ -28,11 +28,12 @@ class Payments:
         self.deposits = deposits
         self.refunds = refunds
 
-    async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER) -> Payer:
-        """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever)."""
+    async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER, minimum_msat: int = 0) -> Payer:
+        """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever). With
+        `minimum_msat`, a token not redeemed yet that is worth less is refused untouched."""
         if not is_cashu_token(credential):
             return Payer(hash_key(credential))
-        deposit = await self.deposits.deposit(credential, purpose)
+        deposit = await self.deposits.deposit(credential, purpose, minimum_msat=minimum_msat)
         return Payer(deposit.account.key_hash, deposit)
 
     async def account(self, credential: str) -> Account:

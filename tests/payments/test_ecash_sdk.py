@@ -52,13 +52,13 @@ def test_x_cashu_pays_one_request_and_the_change_comes_back_redeemable(
     assert report.reconciles and report.liabilities_msat == 5_000 - COST_MSAT - 4_000
 
 
-def test_x_cashu_on_a_refused_request_returns_everything(node_factory: NodeFactory, mint: RunningMint) -> None:
+def test_x_cashu_refused_by_the_upstream_returns_everything(node_factory: NodeFactory, mint: RunningMint) -> None:
     node = node_factory(cashu_mints=[mint.url])
     token = asyncio.run(mint.make_token(3))
     client = sdk(node.url, "unused", default_headers={"X-Cashu": token})
 
-    with pytest.raises(openai.NotFoundError) as refused:
-        client.chat.completions.create(**{**CHAT, "model": "no-such-model"})  # type: ignore[call-overload]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(**CHAT, extra_body={"standin": {"status": 400}})  # type: ignore[call-overload]
 
     change = refused.value.response.headers["x-cashu"]
     assert decode_token(change).amount == 3
