@@ -39,32 +39,30 @@ class Purpose(StrEnum):
     TOPUP = "topup"  # adds to an existing key
 
 
-_TOKEN_KEYED = {Purpose.BEARER, Purpose.XCASHU}
+# The token's own key (`key_for_token`): a create, a Bearer token and an X-Cashu token credit the same key
+_TOKEN_KEYED = {Purpose.CREATE, Purpose.BEARER, Purpose.XCASHU}
 
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
     account: Account
     credited_msat: int  # 0 when this token was deposited before
-    api_key: str | None = None  # the key to hand out, for Purpose.CREATE
+    api_key: str | None = None  # the token's key (`key_for_token`), for the purposes that credit it
 
 
 def token_hash(token_text: str) -> str:
     return hashlib.sha256(token_text.encode()).hexdigest()
 
 
-def key_created_by(token_text: str) -> str:
-    """The API key a `create` deposit of this token makes. Derived from the token, so that a retried create (after
-    a lost reply or a 503) reaches the same key instead of stranding the money."""
-    return "sk-" + hashlib.sha256(b"routstr-node/create\x00" + token_text.encode()).hexdigest()
+def key_for_token(token_text: str) -> str:
+    """The API key a token is deposited to: `sk-` + sha256(token), as Routstr's clients derive it on their own. A
+    retried create (after a lost reply or a 503) reaches the same key, and a token used as Bearer or X-Cashu pays
+    from it. Stored only as its hash, like every key."""
+    return "sk-" + token_hash(token_text.strip())
 
 
 def _target_key_hash(purpose: Purpose, token_text: str) -> str | None:
-    if purpose is Purpose.CREATE:
-        return hash_key(key_created_by(token_text))
-    if purpose in _TOKEN_KEYED:
-        return hash_key(token_text)
-    return None
+    return hash_key(key_for_token(token_text)) if purpose in _TOKEN_KEYED else None
 
 
 class Deposits:
@@ -120,6 +118,12 @@ class Deposits:
         if op.state is OpState.FAILED and op.error == "not_executed":
             return await self.deposit(token_text, purpose, key_id=key_id)
         deposit = await self._answer(op, purpose, token_text)
+        if purpose is Purpose.TOPUP:  # as Routstr answers; the caller learns it was credited here from the fields
+            raise TokenAlreadySpent(
+                f"this token was already credited to this key ({deposit.credited_msat} msat)",
+                credited_msat=deposit.credited_msat,
+                balance_msat=deposit.account.balance_msat,
+            )
         return Deposit(deposit.account, 0, deposit.api_key)
 
     async def _answer(
@@ -158,13 +162,11 @@ def _decode(token_text: str, limits: TokenLimits) -> Token:
 def _same_destination(op: Operation, purpose: Purpose, key_id: int | None) -> bool:
     if purpose is Purpose.TOPUP:
         return op.purpose == purpose.value and op.key_id == key_id  # a retried top-up of the same key
-    if purpose in _TOKEN_KEYED:
-        return op.purpose in _TOKEN_KEYED
-    return op.purpose == purpose.value
+    return op.purpose in _TOKEN_KEYED
 
 
 def _handed_key(purpose: Purpose, token_text: str) -> str | None:
-    return key_created_by(token_text) if purpose is Purpose.CREATE else None
+    return key_for_token(token_text) if purpose in _TOKEN_KEYED else None
 
 
 def _error_for(code: str | None) -> CashuError | MintUnreachable:
