@@ -12,6 +12,8 @@
     ├── UpstreamUnavailable
     ├── UpstreamTimeout
     ├── ServiceUnavailable
+    ├── RequestsInFlight
+    │   └── TokenRequestsInFlight  (the same, for an X-Cashu token: ask again shortly)
     └── (per package: app.cashu.errors, app.nostr.errors, app.upstream.client, app.proxy.service, app.payments)
 """
 
@@ -66,3 +68,13 @@ class UpstreamTimeout(NodeError):
 
 class ServiceUnavailable(NodeError):
     default_message = "service unavailable"
+
+
+class RequestsInFlight(NodeError):
+    """A refund asked while requests paid by the key are still running: it would leave what they hold behind."""
+
+    default_message = "this key has ongoing requests; ask for the refund again once they have ended"
+
+
+class TokenRequestsInFlight(RequestsInFlight):
+    default_message = "a request paid with this token is still running; ask for the change again shortly"

@@ -19,7 +19,9 @@ from app.api.schemas import (
     error_responses,
     json_body,
 )
-from app.errors import BadRequest
+from app.errors import BadRequest, RequestsInFlight, TokenRequestsInFlight
+
+RETRY_AFTER_S = 2  # an X-Cashu client asks for its change again after this (Routstr's 425)
 
 MAX_BALANCE_BODY = 64 * 1024
 TokenIn = Annotated[TokenBody, Depends(json_body(TokenBody, MAX_BALANCE_BODY))]
@@ -57,12 +59,24 @@ async def topup(node: NodeDep, key: ApiKey, body: TokenIn, cashu_token: QueryTok
 
 async def info(node: NodeDep, payer: Payer) -> Response:
     account = await node.payments.account(payer.secret)
-    return json_response({"api_key": payer.secret, "balance": account.balance_msat, "reserved": account.reserved_msat})
+    api_key = node.payments.api_key_for(payer.secret)
+    return json_response({"api_key": api_key, "balance": account.balance_msat, "reserved": account.reserved_msat})
 
 
 async def refund(node: NodeDep, payer: Payer) -> Response:
-    paid = await node.payments.refund(payer.secret)
+    try:
+        paid = await node.payments.refund(payer.secret)
+    except RequestsInFlight as busy:
+        if not payer.per_request:
+            raise
+        raise _token_busy() from busy
     return json_response({"token": paid.token, "msats": paid.msats, "fee_msats": paid.fee_msats})
+
+
+def _token_busy() -> TokenRequestsInFlight:
+    busy = TokenRequestsInFlight()
+    busy.headers["retry-after"] = str(RETRY_AFTER_S)
+    return busy
 
 
 def _route(
@@ -84,6 +98,6 @@ for _prefix in ("/v1/balance", "/v1/wallet"):
     _route(f"{_prefix}/create", create_from_query, "GET", CreatedKey, (400, 422, 503))
     _route(f"{_prefix}/topup", topup, "POST", ToppedUp, (400, 401, 413, 422, 503), body_schema(TokenBody, False))
     _route(f"{_prefix}/info", info, "GET", BalanceInfo, (400, 401, 422, 503))
-    _route(f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 503))
+    _route(f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 425, 503))
 router.add_api_route("/v1/wallet/", info, methods=["GET"], include_in_schema=False)
 router.add_api_route("/v1/wallet", info, methods=["GET"], include_in_schema=False)

@@ -22,7 +22,9 @@ from app.errors import (
     ModelNotFound,
     NodeError,
     NotFound,
+    RequestsInFlight,
     ServiceUnavailable,
+    TokenRequestsInFlight,
     Unauthorized,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -73,6 +75,8 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     ServiceUnavailable: Shown(503, "api_error", "service_unavailable"),
     WalletShort: Shown(503, "api_error", "wallet_insufficient_funds"),
     RefundInProgress: Shown(409, INVALID, "refund_in_progress"),
+    RequestsInFlight: Shown(400, INVALID, "requests_in_flight"),  # as routstr-core ("ongoing requests")
+    TokenRequestsInFlight: Shown(425, INVALID, "requests_in_flight"),
     cashu.CashuError: Shown(400, "cashu_error", "cashu_token_redemption_failed"),
     cashu.TokenAlreadySpent: Shown(400, "token_already_spent", "cashu_token_already_spent"),
     cashu.ProofsPending: Shown(503, "api_error", "cashu_proofs_pending"),  # in a swap right now: ask again later

@@ -20,7 +20,7 @@ from app.proxy.service import JsonReply, StreamReply
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CHANGE_LATER = "stream: claim the change with POST /v1/wallet/refund and the same X-Cashu header"
+CHANGE_LATER = "stream: claim what the reservation leaves with POST /v1/wallet/refund and the same X-Cashu header"
 PAID_PATHS = {
     "/chat/completions": Endpoint.CHAT,
     "/completions": Endpoint.COMPLETIONS,
@@ -47,10 +47,12 @@ async def _forward(request: Request, endpoint: Endpoint) -> Response:
 
 
 async def _pay_per_request(request: Request, node: Node, endpoint: Endpoint, token: str) -> Response:
-    """X-Cashu: the token pays this one request; what is left goes back as a token in the X-Cashu reply header
-    (for streams, whose headers leave before the cost is known, it stays claimable with the same token)."""
+    """X-Cashu: the token pays this one request; what is left goes back as a token in the X-Cashu reply header.
+    A stream's headers leave before its cost is known: they carry the token's value minus the reservation, and what
+    the reservation leaves after settling stays claimable with the same token."""
     body = await read_body(request, node.settings.max_request_bytes)
-    payer = await node.payments.payer(token, purpose=Purpose.XCASHU)
+    max_cost_msat = node.proxy.max_cost_msat(endpoint, body)  # an unknown model or a bad field: the token untouched
+    payer = await node.payments.payer(token, purpose=Purpose.XCASHU, minimum_msat=max_cost_msat)
     try:
         reply = await node.proxy.call(endpoint, body, payer.key_hash, request_id(request.scope))
     except InsufficientBalance as short:
@@ -62,8 +64,13 @@ async def _pay_per_request(request: Request, node: Node, endpoint: Endpoint, tok
         raise
     if isinstance(reply, JsonReply):
         reply.headers.update(await _change(node, payer))
-    else:
-        reply.headers["x-cashu-change"] = CHANGE_LATER
+        return _render(reply)
+    try:
+        reply.headers.update(await _change(node, payer))
+    except BaseException:
+        await reply.stream.finish()  # never sent: nothing produced reaches the client, the reservation is released
+        raise
+    reply.headers["x-cashu-change"] = CHANGE_LATER
     return _render(reply)
 
 

@@ -144,6 +144,7 @@ ERROR_DESCRIPTIONS = {
     401: "missing or unknown API key",
     402: "balance too low for this request (`insufficient_quota` / `minimum_balance_required`)",
     404: "not found",
+    425: "a request paid with this X-Cashu token is still running: ask again after `Retry-After` seconds",
     413: "request body too large",
     422: "the mint refused the token (`mint_error`): fees exceed its value, or the mint is not accepted here",
     500: "internal error",

@@ -14,7 +14,8 @@ from enum import StrEnum
 
 from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutcomeUnknown, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
-from app.cashu.wallet import plan_receive
+from app.cashu.wallet import SwapPlan, plan_receive
+from app.errors import MinimumBalanceRequired
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
@@ -38,32 +39,30 @@ class Purpose(StrEnum):
     TOPUP = "topup"  # adds to an existing key
 
 
-_TOKEN_KEYED = {Purpose.BEARER, Purpose.XCASHU}
+# The token's own key (`key_for_token`): a create, a Bearer token and an X-Cashu token credit the same key
+_TOKEN_KEYED = {Purpose.CREATE, Purpose.BEARER, Purpose.XCASHU}
 
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
     account: Account
     credited_msat: int  # 0 when this token was deposited before
-    api_key: str | None = None  # the key to hand out, for Purpose.CREATE
+    api_key: str | None = None  # the token's key (`key_for_token`), for the purposes that credit it
 
 
 def token_hash(token_text: str) -> str:
     return hashlib.sha256(token_text.encode()).hexdigest()
 
 
-def key_created_by(token_text: str) -> str:
-    """The API key a `create` deposit of this token makes. Derived from the token, so that a retried create (after
-    a lost reply or a 503) reaches the same key instead of stranding the money."""
-    return "sk-" + hashlib.sha256(b"routstr-node/create\x00" + token_text.encode()).hexdigest()
+def key_for_token(token_text: str) -> str:
+    """The API key a token is deposited to: `sk-` + sha256(token), as Routstr's clients derive it on their own. A
+    retried create (after a lost reply or a 503) reaches the same key, and a token used as Bearer or X-Cashu pays
+    from it. Stored only as its hash, like every key."""
+    return "sk-" + token_hash(token_text.strip())
 
 
 def _target_key_hash(purpose: Purpose, token_text: str) -> str | None:
-    if purpose is Purpose.CREATE:
-        return hash_key(key_created_by(token_text))
-    if purpose in _TOKEN_KEYED:
-        return hash_key(token_text)
-    return None
+    return hash_key(key_for_token(token_text)) if purpose in _TOKEN_KEYED else None
 
 
 class Deposits:
@@ -84,11 +83,15 @@ class Deposits:
         self._ownership = ownership
         self._recovery = recovery
 
-    async def deposit(self, token_text: str, purpose: Purpose, *, key_id: int | None = None) -> Deposit:
+    async def deposit(
+        self, token_text: str, purpose: Purpose, *, key_id: int | None = None, minimum_msat: int = 0
+    ) -> Deposit:
+        """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched)."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         client = self._mints.client_for(token.mint)
         plan = await plan_receive(client, token)
+        _require_minimum(plan, minimum_msat)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
@@ -115,6 +118,12 @@ class Deposits:
         if op.state is OpState.FAILED and op.error == "not_executed":
             return await self.deposit(token_text, purpose, key_id=key_id)
         deposit = await self._answer(op, purpose, token_text)
+        if purpose is Purpose.TOPUP:  # as Routstr answers; the caller learns it was credited here from the fields
+            raise TokenAlreadySpent(
+                f"this token was already credited to this key ({deposit.credited_msat} msat)",
+                credited_msat=deposit.credited_msat,
+                balance_msat=deposit.account.balance_msat,
+            )
         return Deposit(deposit.account, 0, deposit.api_key)
 
     async def _answer(
@@ -132,6 +141,17 @@ class Deposits:
         raise _error_for(op.error)
 
 
+def _require_minimum(plan: SwapPlan, minimum_msat: int) -> None:
+    worth_msat = plan.output_amount * 1000
+    if worth_msat < minimum_msat:
+        raise MinimumBalanceRequired(
+            f"this token is worth {worth_msat} msat after the mint's fee; this request may cost up to"
+            f" {minimum_msat} msat",
+            needed_msat=minimum_msat,
+            available_msat=worth_msat,
+        )
+
+
 def _decode(token_text: str, limits: TokenLimits) -> Token:
     token = decode_token(token_text, limits)
     if token.unit != UNIT:
@@ -142,13 +162,11 @@ def _decode(token_text: str, limits: TokenLimits) -> Token:
 def _same_destination(op: Operation, purpose: Purpose, key_id: int | None) -> bool:
     if purpose is Purpose.TOPUP:
         return op.purpose == purpose.value and op.key_id == key_id  # a retried top-up of the same key
-    if purpose in _TOKEN_KEYED:
-        return op.purpose in _TOKEN_KEYED
-    return op.purpose == purpose.value
+    return op.purpose in _TOKEN_KEYED
 
 
 def _handed_key(purpose: Purpose, token_text: str) -> str | None:
-    return key_created_by(token_text) if purpose is Purpose.CREATE else None
+    return key_for_token(token_text) if purpose in _TOKEN_KEYED else None
 
 
 def _error_for(code: str | None) -> CashuError | MintUnreachable:

@@ -82,13 +82,14 @@ class Refunds:
         self._ownership = ownership
         self._recovery = recovery
 
-    async def refund(self, key_id: int, *, refetch: bool = True) -> Refund:
+    async def refund(self, key_id: int, *, refetch: bool = True, while_in_flight: bool = False) -> Refund:
         """The key's available balance as a token. With nothing left, the last refund token again when `refetch` (a
         reply lost on the way can be fetched once more; the token itself can be redeemed only once). A refund of
-        the key still in progress (here or in another process) is RefundInProgress."""
+        the key still in progress (here or in another process) is RefundInProgress; requests still running on the
+        key are RequestsInFlight, unless `while_in_flight` (what they hold stays on the key)."""
         await self._settle_open_refunds(key_id)
         for client in await self._mints_by_holdings():
-            paid = await self._refund_from(client, key_id, refetch)
+            paid = await self._refund_from(client, key_id, refetch, while_in_flight)
             if paid is not None:
                 return paid
         raise WalletShort()
@@ -99,7 +100,9 @@ class Refunds:
             if (await self._recovery.settled(unfinished.id, WAIT_FOR_PEER_S)).state in OPEN_STATES:
                 raise RefundInProgress()
 
-    async def _refund_from(self, client: MintClient, key_id: int, refetch: bool) -> Refund | None:
+    async def _refund_from(
+        self, client: MintClient, key_id: int, refetch: bool, while_in_flight: bool
+    ) -> Refund | None:
         """Pay from this mint's proofs; None when they do not cover the balance."""
         keysets = await client.keysets()
         for _ in range(PLAN_TRIES):
@@ -108,7 +111,7 @@ class Refunds:
                 try:
                     decided = await self._treasury.begin_refund(
                         op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
-                        plan=refund_planner(keysets, client.url),
+                        plan=refund_planner(keysets, client.url), while_in_flight=while_in_flight,
                     )  # fmt: skip
                 except WalletShort:
                     return None

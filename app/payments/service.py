@@ -6,7 +6,7 @@ from app.errors import Unauthorized
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
-from app.payments.deposits import Deposit, Deposits, Purpose
+from app.payments.deposits import Deposit, Deposits, Purpose, key_for_token
 from app.payments.refunds import Refund, Refunds
 
 CASHU_PREFIXES = ("cashuA", "cashuB")
@@ -28,12 +28,27 @@ class Payments:
         self.deposits = deposits
         self.refunds = refunds
 
-    async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER) -> Payer:
-        """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever)."""
+    async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER, minimum_msat: int = 0) -> Payer:
+        """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever). With
+        `minimum_msat`, a token not redeemed yet that is worth less is refused untouched."""
         if not is_cashu_token(credential):
             return Payer(hash_key(credential))
-        deposit = await self.deposits.deposit(credential, purpose)
+        redeemed = await self._redeemed(credential)
+        if redeemed is not None:
+            return Payer(redeemed.key_hash)
+        deposit = await self.deposits.deposit(credential, purpose, minimum_msat=minimum_msat)
         return Payer(deposit.account.key_hash, deposit)
+
+    async def _redeemed(self, token_text: str) -> Account | None:
+        """The key of a token deposited before, found by hash alone: its balance is in the database, so the mint
+        is not asked again (it may be slow or down). Keys made before the `sk-` + sha256 rule hash the token."""
+        found = await self._ledger.find(key_for_token(token_text))
+        return found or await self._ledger.find(token_text.strip())
+
+    @staticmethod
+    def api_key_for(credential: str) -> str:
+        """The API key a credential stands for: a token's own key (never the token), or the key itself."""
+        return key_for_token(credential) if is_cashu_token(credential) else credential
 
     async def account(self, credential: str) -> Account:
         """The account behind a credential, for balance calls. A token that was never deposited is deposited."""
@@ -55,8 +70,9 @@ class Payments:
         return await self.refunds.refund(account.id)
 
     async def change_for(self, payer: Payer) -> Refund:
-        """What is left of a per-request (X-Cashu) payment, as a token; BadRequest when nothing is left."""
+        """What a per-request (X-Cashu) payment leaves available, as a token; BadRequest when nothing is. What
+        requests still running hold stays on the token's key, claimable once they end."""
         account = await self._ledger.find_by_hash(payer.key_hash)
         if account is None:
             raise Unauthorized()
-        return await self.refunds.refund(account.id, refetch=False)
+        return await self.refunds.refund(account.id, refetch=False, while_in_flight=True)

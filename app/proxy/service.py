@@ -65,10 +65,7 @@ class ProxyService:
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
         """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
         `request_id` is the id the client sees on the reply; the reservation is journaled under it."""
-        parsed = parse_call(endpoint, body)
-        model = self._catalog().lookup(parsed.model)
-        call = parsed.bounded(model.context_length, self._max_completion_tokens)
-        max_cost = cost_of(call.max_usage(), model.price).total_msat
+        call, model, max_cost = self._priced(endpoint, body)
         held = await self._reserve(key_hash, max_cost, request_id)
         try:
             reply = await self._upstream.send(endpoint.value, call.forward_body)
@@ -80,6 +77,17 @@ class ProxyService:
         if reply.is_event_stream:
             return self._stream(call, model, reply, held)
         return await self._json(call, model, reply, held)
+
+    def max_cost_msat(self, endpoint: Endpoint, body: bytes) -> int:
+        """What `call` would reserve for this request: the most it can cost. Refuses what `call` refuses before
+        reserving (an unknown model, a bad field), so a payment can be checked before any money moves."""
+        return self._priced(endpoint, body)[2]
+
+    def _priced(self, endpoint: Endpoint, body: bytes) -> tuple[LlmCall, PricedModel, int]:
+        parsed = parse_call(endpoint, body)
+        model = self._catalog().lookup(parsed.model)
+        call = parsed.bounded(model.context_length, self._max_completion_tokens)
+        return call, model, cost_of(call.max_usage(), model.price).total_msat
 
     async def _reserve(self, key_hash: str, amount_msat: int, request_id: str) -> Reservation:
         """A reservation made for a caller that was cancelled meanwhile is released, never left held."""

@@ -59,10 +59,25 @@ class Treasury:
         await self._db.run(store.fail_operation(op_id, error, self._now(), scrubbed_plan))
 
     async def begin_refund(
-        self, *, op_id: str, key_id: int, mint_url: str, unit: str, plan: Callable[[list[HeldProof], int], RefundPlan]
+        self,
+        *,
+        op_id: str,
+        key_id: int,
+        mint_url: str,
+        unit: str,
+        plan: Callable[[list[HeldProof], int], RefundPlan],
+        while_in_flight: bool = False,
     ) -> RefundPlan | None:
         return await self._db.run(
-            store.begin_refund(op_id=op_id, key_id=key_id, mint_url=mint_url, unit=unit, now=self._now(), plan=plan)
+            store.begin_refund(
+                op_id=op_id,
+                key_id=key_id,
+                mint_url=mint_url,
+                unit=unit,
+                now=self._now(),
+                plan=plan,
+                while_in_flight=while_in_flight,
+            )
         )
 
     async def complete_refund(

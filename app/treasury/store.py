@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Work
 from app.db.tables import api_keys, cashu_operations, ledger_entries, wallet_proofs
+from app.errors import RequestsInFlight
 from app.ledger.accounts import credit_in, debit_out, find_by_hash, find_by_id, insert_account
 from app.ledger.records import Account, EntryKind
 from app.treasury.errors import ProofsTaken, RefundInProgress
@@ -237,13 +238,23 @@ def fail_operation(op_id: str, error: str, now: int, scrubbed_plan: str | None =
 
 
 def begin_refund(
-    *, op_id: str, key_id: int, mint_url: str, unit: str, now: int, plan: Callable[[list[HeldProof], int], RefundPlan]
+    *,
+    op_id: str,
+    key_id: int,
+    mint_url: str,
+    unit: str,
+    now: int,
+    plan: Callable[[list[HeldProof], int], RefundPlan],
+    while_in_flight: bool = False,
 ) -> Work[RefundPlan | None]:
     """Debit the key's whole available balance in whole sats, promise proofs of `mint_url` to the refund and journal
-    its plan, in one transaction. `plan(held_proofs, available_sat)` decides (pure). None if nothing to refund."""
+    its plan, in one transaction. `plan(held_proofs, available_sat)` decides (pure). None if nothing to refund.
+    RequestsInFlight while the key holds reservations, unless `while_in_flight` (then what they hold stays)."""
 
     def work(conn: Connection) -> RefundPlan | None:
         account = _locked_account(conn, key_id)
+        if account is not None and account.reserved_msat > 0 and not while_in_flight:
+            raise RequestsInFlight()
         if account is None or account.available_msat < 1000:
             return None
         if _open_refund_of(conn, key_id):

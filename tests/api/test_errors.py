@@ -17,13 +17,13 @@ import app
 from app.api.errors import SHOWN_AS, error_body, shown_as
 from app.api.middleware import Cors, RequestIds
 from app.cashu import errors as cashu
-from app.cashu.tokens import decode_token
 from app.db.database import open_database
 from app.errors import InsufficientBalance, MinimumBalanceRequired, NodeError, Unauthorized
 from app.ledger.service import Ledger
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode, create_key
 from tests.fixtures.sdk import openai_client
+from tests.payments.test_deposits import proof_states
 
 
 def _every_node_error() -> set[type[NodeError]]:
@@ -150,7 +150,7 @@ def _journaled_request_ids(node: RunningNode, key: str) -> list[str]:
     return asyncio.run(read())
 
 
-def test_an_x_cashu_token_below_the_request_s_maximum_is_minimum_balance_required_with_its_value_back(
+def test_an_x_cashu_token_below_the_request_s_maximum_is_minimum_balance_required_and_left_untouched(
     node_factory: NodeFactory, mint: RunningMint
 ) -> None:
     node = node_factory(cashu_mints=[mint.url])
@@ -161,4 +161,5 @@ def test_an_x_cashu_token_below_the_request_s_maximum_is_minimum_balance_require
         openai_client(node.url, "unused", default_headers={"X-Cashu": token}).chat.completions.create(**body)  # type: ignore[call-overload]
 
     assert (short.value.status_code, short.value.type) == (402, "minimum_balance_required")
-    assert decode_token(short.value.response.headers["x-cashu"]).amount == 2
+    assert "x-cashu" not in short.value.response.headers  # refused before redemption: the token itself is intact
+    assert asyncio.run(proof_states(mint, token)) == {"UNSPENT"}

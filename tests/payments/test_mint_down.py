@@ -129,15 +129,16 @@ def test_a_top_up_cut_after_the_mint_did_it_is_credited_once_after_a_restart(
     assert (cut.status_code, cut.json()["msats"]) == (200, 32_000), cut.text
     gate.set(Mode.PASS)
     retried = post(node, "/balance/topup", key, cashu_token=token)
-    # the retry answers with the first attempt's outcome; it never credits twice
-    assert (retried.status_code, retried.json()["msats"], balance(node, key)) == (200, 0, 36_000), retried.text
+    # the retry is refused as spent, saying the first attempt credited this key; it never credits twice
+    assert (retried.status_code, retried.json()["error"]["credited_msat"]) == (400, 32_000), retried.text
+    assert balance(node, key) == 36_000
 
     node.stop()
     restarted = node_factory(cashu_mints=[gate.url])
     wait_settled(restarted.settings.database_url)
     assert balance(restarted, key) == 36_000
     again = post(restarted, "/balance/topup", key, cashu_token=token)
-    assert (again.status_code, again.json()["msats"]) == (200, 0)  # the same top-up again: nothing more credited
+    assert again.json()["error"]["type"] == "token_already_spent"  # the same top-up again: nothing more credited
     assert balance(restarted, key) == 36_000
     report = books(restarted.settings.database_url)
     assert (report.deposited_msat, report.assets_msat, report.reconciles) == (36_000, 36_000, True)
