@@ -61,8 +61,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from app.main import create_app
 
     open_files = raise_open_files_limit()
-    reserved = settings.upstream_max_connections + OWN_DESCRIPTORS
-    max_connections = connection_limit(settings.http_max_connections, open_files, reserved)
+    max_connections = connection_limit(
+        settings.http_max_connections, open_files, OWN_DESCRIPTORS, settings.upstream_max_connections
+    )
     logging.getLogger(__name__).info("server.limits: open_files=%d max_connections=%d", open_files, max_connections)
     uvicorn.run(
         create_app(settings),

@@ -133,6 +133,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
             connect_timeout_s=settings.upstream_connect_timeout_s,
             read_timeout_s=settings.upstream_read_timeout_s,
             max_connections=settings.upstream_max_connections,
+            pool_wait_s=settings.upstream_pool_wait_s,
         )
     )
     await upstream.start()

@@ -55,9 +55,11 @@ class Settings(BaseSettings):
     # upstream LLM API; empty means the embedded stand-in (a local demo upstream)
     upstream_base_url: str = ""
     upstream_api_key: SecretStr = SecretStr("")
-    upstream_connect_timeout_s: float = 5.0
-    upstream_read_timeout_s: float = 120.0
-    upstream_max_connections: int = 512
+    upstream_connect_timeout_s: float = 5.0  # opening a connection to the upstream; failing it is a 502
+    upstream_read_timeout_s: float = 120.0  # silence between two reads of a reply; passing it is a 504
+    # 0: one upstream connection per request in flight, bounded by HTTP_MAX_CONNECTIONS; a cap makes requests wait
+    upstream_max_connections: int = Field(default=0, ge=0)
+    upstream_pool_wait_s: float = 30.0  # with a cap: waiting longer for a pooled connection is a 503 + Retry-After
 
     # pricing
     model_prices: str = ""  # JSON {model: {prompt_msat_per_mtok, completion_msat_per_mtok} or USD per Mtok}
