@@ -85,10 +85,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
 
-    @classmethod
-    def with_timeouts(cls, *, header_s: float, body_s: float) -> type["GuardedHttpTools"]:
-        return type(cls.__name__, (cls,), {"header_timeout_s": header_s, "body_timeout_s": body_s})
-
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._waiting[self] = None

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     demo: bool = False
 
     # the HTTP server (python -m app serve)
+    workers: int = Field(default=1, ge=1)  # processes serving one port; more than one needs PostgreSQL
     http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
     http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
@@ -153,7 +154,14 @@ class Settings(BaseSettings):
 
     def serving_refusal(self) -> ConfigError | None:
         """Why this node must not serve: it would trust a mint that pays every invoice, or sell a stand-in's
-        demo replies for real ecash, without the operator having asked for a demo."""
+        demo replies for real ecash, without the operator having asked for a demo; or it would run several
+        processes on one SQLite file."""
+        if self.workers > 1 and (self.is_sqlite or self.demo):
+            return ConfigError(
+                "WORKERS>1 needs PostgreSQL and no DEMO: SQLite has one writer per file, so more processes only"
+                " queue on its lock (each batches its writes in its own writer thread) and a wait past its busy"
+                " timeout fails a paid request; one worker holds 10,000 streams"
+            )
         if self.demo:
             return None
         if not self.cashu_mints:
