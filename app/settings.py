@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     # the HTTP server (python -m app serve)
     workers: int = Field(default=1, ge=1)  # processes serving one port; more than one needs PostgreSQL
-    http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
+    http_max_connections: int = 16384  # kept below half the open-files limit; requests beyond get 503 + Retry-After
     http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
     http_body_timeout_s: float = 60.0  # and its body within this after the headers
