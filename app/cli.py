@@ -81,6 +81,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         loop="uvloop",
         http="app.http_server:GuardedHttpTools",
         limit_concurrency=max_connections,
+        backlog=max(2048, max_connections),  # uvicorn's 2048 overflows when thousands of streams open in a second
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,
         access_log=settings.access_log,
