@@ -127,6 +127,7 @@ def test_a_request_waiting_for_a_capped_upstream_pool_is_a_503_not_a_504(start_n
 
         assert reply.status_code == 503
         assert reply.headers["retry-after"] == "1"
+        assert reply.json()["error"]["code"] == "upstream_pool_full"
         assert _settled(node, waiting) == {"balance_msat": GRANT, "reserved_msat": 0}
     finally:
         held.close()
