@@ -16,6 +16,8 @@ from app.ledger.service import Ledger
 from app.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from app.treasury.verify import MintVerification
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -57,27 +59,46 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from app.http_server import GuardedHttpTools, connection_limit, raise_open_files_limit
-    from app.main import create_app
+    from app.http_server import connection_limit, raise_open_files_limit
 
-    open_files = raise_open_files_limit()
-    reserved = settings.upstream_max_connections + OWN_DESCRIPTORS
-    max_connections = connection_limit(settings.http_max_connections, open_files, reserved)
-    logging.getLogger(__name__).info("server.limits: open_files=%d max_connections=%d", open_files, max_connections)
+    open_files = raise_open_files_limit()  # worker processes inherit it
+    max_connections = connection_limit(
+        settings.http_max_connections, open_files, OWN_DESCRIPTORS, settings.upstream_max_connections
+    )
+    logging.getLogger(__name__).info(
+        "server.limits: workers=%d open_files=%d max_connections=%d per worker",
+        settings.workers,
+        open_files,
+        max_connections,
+    )
+    # an import string and a factory, so that uvicorn can start the same app in each worker process
     uvicorn.run(
-        create_app(settings),
+        "app.cli:served_app",
+        factory=True,
+        workers=settings.workers,
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http=GuardedHttpTools.with_timeouts(
-            header_s=settings.http_header_timeout_s, body_s=settings.http_body_timeout_s
-        ),
+        http="app.http_server:GuardedHttpTools",
         limit_concurrency=max_connections,
+        backlog=max(2048, max_connections),  # uvicorn's 2048 overflows when thousands of streams open in a second
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )
+
+
+def served_app() -> "FastAPI":
+    """What uvicorn serves in each worker process: the node for the settings in the environment (as `serve` read
+    them), with the HTTP protocol's timeouts taken from them. The database was migrated before the workers start."""
+    from app.http_server import GuardedHttpTools
+    from app.main import create_app
+
+    settings = load_settings()
+    GuardedHttpTools.header_timeout_s = settings.http_header_timeout_s
+    GuardedHttpTools.body_timeout_s = settings.http_body_timeout_s
+    return create_app(settings)
 
 
 def migrate(settings: Settings, _: argparse.Namespace) -> int:

@@ -6,8 +6,10 @@ send them, and it accepts connections until the process runs out of file descrip
 - headers not complete `header_timeout_s` after the connection opened or the request's first byte: closed;
 - a body not complete `body_timeout_s` after its headers: closed (the handler sees the client gone);
 - fewer than `limit_concurrency` open connections: a new one at the limit makes room by closing the connection that
-  has been waiting for a request longest, or is closed itself when every connection has a request in flight.
-  uvicorn itself answers 503 to requests beyond `limit_concurrency`.
+  has been waiting for a request longest; when every connection has a request in flight it is kept, up to
+  `BUSY_ROOM` more, only to be told 503 (more than that are closed at once, to keep the descriptors bounded).
+- a request beyond `limit_concurrency` (connections or requests in flight) is answered 503 with `Retry-After` and
+  the connection closed, before the application sees it: a saturated node reserves nothing for it.
 
 `python -m app serve` uses it with the node's settings; `uvicorn app.main:app --http app.http_server:GuardedHttpTools`
 with uvicorn's flags (see README).
@@ -18,6 +20,8 @@ import logging
 import resource
 from typing import Any, ClassVar
 
+import orjson
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -37,6 +41,36 @@ TOO_LARGE = (
 )
 
 
+BUSY_ROOM = 64  # connections over the limit kept open just long enough to be answered 503
+BUSY_RETRY_AFTER_S = 1
+_BUSY_BODY = orjson.dumps(
+    {
+        "error": {
+            "message": "this node is at its connection limit; retry shortly",
+            "type": "api_error",
+            "code": "service_unavailable",
+        }
+    }
+)
+
+
+async def node_busy(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    """The answer to a request the node has no room for; the application never sees it."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_BUSY_BODY)).encode()),
+                (b"retry-after", str(BUSY_RETRY_AFTER_S).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _BUSY_BODY})
+
+
 class GuardedHttpTools(HttpToolsProtocol):
     header_timeout_s: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: ClassVar[float] = DEFAULT_BODY_TIMEOUT_S
@@ -50,10 +84,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def with_timeouts(cls, *, header_s: float, body_s: float) -> type["GuardedHttpTools"]:
-        return type(cls.__name__, (cls,), {"header_timeout_s": header_s, "body_timeout_s": body_s})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -87,7 +117,20 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._stop_deadlines()
         self._waiting.pop(self, None)
         self._body_deadline = self.loop.call_later(self.body_timeout_s, self._body_too_slow)
-        super().on_headers_complete()
+        if not self._saturated():
+            super().on_headers_complete()
+            return
+        # uvicorn's own answer at the limit is a bare 503 without Retry-After: ours is handed in as the app instead
+        app, limit = self.app, self.limit_concurrency
+        self.app, self.limit_concurrency = node_busy, None
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app, self.limit_concurrency = app, limit
+
+    def _saturated(self) -> bool:
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     def on_message_complete(self) -> None:
         self._stop_deadlines()
@@ -99,8 +142,11 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._waiting[self] = None
 
     def _make_room(self) -> None:
-        oldest = next((waiting for waiting in self._waiting if waiting is not self), self)
-        oldest._drop()
+        oldest = next((waiting for waiting in self._waiting if waiting is not self), None)
+        if oldest is not None:
+            oldest._drop()
+        elif self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency + BUSY_ROOM:
+            self._drop()
 
     def _drop(self) -> None:
         """Close now, and stop counting the connection before its close completes."""
@@ -144,7 +190,10 @@ def raise_open_files_limit() -> int:
     return soft
 
 
-def connection_limit(wanted: int, open_files: int, reserved: int) -> int:
+def connection_limit(wanted: int, open_files: int, own: int, upstream_cap: int) -> int:
     """Connections the server takes: what the operator asked for, kept below the descriptors the process has left
-    after its own (database, upstream and mint pools, relays, logs)."""
-    return max(16, min(wanted, open_files - reserved))
+    after its own (database, mint pools, relays, logs) and the upstream's: one per request in flight when the
+    upstream pool is uncapped (`upstream_cap` 0), else the cap."""
+    if upstream_cap > 0:
+        return max(16, min(wanted, open_files - own - upstream_cap))
+    return max(16, min(wanted, (open_files - own) // 2))

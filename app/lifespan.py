@@ -133,6 +133,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
             connect_timeout_s=settings.upstream_connect_timeout_s,
             read_timeout_s=settings.upstream_read_timeout_s,
             max_connections=settings.upstream_max_connections,
+            pool_wait_s=settings.upstream_pool_wait_s,
         )
     )
     await upstream.start()
@@ -145,8 +146,11 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     _start_periodic(
         stack,
         (CATALOG_REFRESH_S, catalog.refresh),
-        (PROCESS_LEASE_TTL_S, ledger.release_orphaned),
-        (STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
+        (PROCESS_LEASE_TTL_S, _led(leases, "orphan-sweep", PROCESS_LEASE_TTL_S, ledger.release_orphaned)),
+        (
+            STALE_SWEEP_S,
+            _led(leases, "stale-sweep", STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
+        ),
     )
     payments, lightning = await _start_payments(settings, ledger, db, leases, stack)
     node = Node(
@@ -155,6 +159,19 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
+
+
+def _led(
+    leases: Leases, job: str, interval_s: float, work: Callable[[], Awaitable[Any]]
+) -> Callable[[], Awaitable[None]]:
+    """`work` run by one process per database, the holder of the lease `job:<job>` (renewed at each run). When the
+    leader dies, its lease expires two intervals later and the next process to ask takes the job over."""
+
+    async def run() -> None:
+        if await leases.take(f"job:{job}", 2 * interval_s):
+            await work()
+
+    return run
 
 
 async def _hold_process_lease(db: Database, stack: AsyncExitStack) -> Leases:
@@ -212,6 +229,7 @@ async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:
             provider_id=settings.provider_id,
             force=settings.announce_force,
             publish_relay_list=settings.publish_relay_list,
+            lead=lambda: node.leases.take("job:announce", 2 * settings.announce_interval_s),
         )
         await node.announcer.start()
         stack.push_async_callback(node.announcer.stop)

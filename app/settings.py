@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     demo: bool = False
 
     # the HTTP server (python -m app serve)
-    http_max_connections: int = 4096  # kept below the open-files limit; requests beyond get 503
+    workers: int = Field(default=1, ge=1)  # processes serving one port; more than one needs PostgreSQL
+    http_max_connections: int = 16384  # kept below half the open-files limit; requests beyond get 503 + Retry-After
     http_max_header_bytes: int = 64 * 1024  # request line and headers; larger gets 431
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
     http_body_timeout_s: float = 60.0  # and its body within this after the headers
@@ -55,9 +56,11 @@ class Settings(BaseSettings):
     # upstream LLM API; empty means the embedded stand-in (a local demo upstream)
     upstream_base_url: str = ""
     upstream_api_key: SecretStr = SecretStr("")
-    upstream_connect_timeout_s: float = 5.0
-    upstream_read_timeout_s: float = 120.0
-    upstream_max_connections: int = 512
+    upstream_connect_timeout_s: float = 5.0  # opening a connection to the upstream; failing it is a 502
+    upstream_read_timeout_s: float = 120.0  # silence between two reads of a reply; passing it is a 504
+    # 0: one upstream connection per request in flight, bounded by HTTP_MAX_CONNECTIONS; a cap makes requests wait
+    upstream_max_connections: int = Field(default=0, ge=0)
+    upstream_pool_wait_s: float = 30.0  # with a cap: waiting longer for a pooled connection is a 503 + Retry-After
 
     # pricing
     model_prices: str = ""  # JSON {model: {prompt_msat_per_mtok, completion_msat_per_mtok} or USD per Mtok}
@@ -151,7 +154,14 @@ class Settings(BaseSettings):
 
     def serving_refusal(self) -> ConfigError | None:
         """Why this node must not serve: it would trust a mint that pays every invoice, or sell a stand-in's
-        demo replies for real ecash, without the operator having asked for a demo."""
+        demo replies for real ecash, without the operator having asked for a demo; or it would run several
+        processes on one SQLite file."""
+        if self.workers > 1 and (self.is_sqlite or self.demo):
+            return ConfigError(
+                "WORKERS>1 needs PostgreSQL and no DEMO: SQLite has one writer per file, so more processes only"
+                " queue on its lock (each batches its writes in its own writer thread) and a wait past its busy"
+                " timeout fails a paid request; one worker holds 10,000 streams"
+            )
         if self.demo:
             return None
         if not self.cashu_mints:

@@ -34,7 +34,7 @@ from app.payments.refunds import WalletShort
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
 from app.treasury.errors import RefundInProgress
-from app.upstream.client import ReplyTooLarge, UpstreamDropped
+from app.upstream.client import ReplyTooLarge, UpstreamDropped, UpstreamPoolFull
 from app.upstream.refusals import UpstreamFailed, UpstreamRejected
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     ReplyOverBudget: Shown(502, UPSTREAM, "upstream_over_budget"),
     UpstreamTimeout: Shown(504, UPSTREAM, "upstream_timeout"),
     ServiceUnavailable: Shown(503, "api_error", "service_unavailable"),
+    UpstreamPoolFull: Shown(503, "api_error", "upstream_pool_full"),  # the node is saturated, not the upstream
     WalletShort: Shown(503, "api_error", "wallet_insufficient_funds"),
     RefundInProgress: Shown(409, INVALID, "refund_in_progress"),
     RequestsInFlight: Shown(400, INVALID, "requests_in_flight"),  # as routstr-core ("ongoing requests")

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,8 +65,11 @@ class Announcer:
         force: bool = False,
         publish_relay_list: bool = False,
         timing: AnnounceTiming | None = None,
+        lead: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._keys = keys
+        # with several processes on one database, only the one leading the job publishes on schedule
+        self._lead = lead
         self._timing = timing or AnnounceTiming()
         self._pool = RelayPool(
             relays,
@@ -153,17 +156,28 @@ class Announcer:
 
     async def _run(self) -> None:
         await self._load_own_state()
-        if self._publish_relay_list:
+        if self._publish_relay_list and await self._leads():
             await self._publish_relay_list_event()
         next_announce = 0.0
         while True:
             if self._changed.is_set() or time.monotonic() >= next_announce:
+                changed = self._changed.is_set()
                 self._changed.clear()
-                await self._announce()
+                if changed or await self._leads():  # an operator's update is published by the process that got it
+                    await self._announce()
                 next_announce = time.monotonic() + self._interval_s
             else:
                 await self._retry_due()
             await self._sleep_until(min([next_announce, *self._retry_times()]))
+
+    async def _leads(self) -> bool:
+        if self._lead is None:
+            return True
+        try:
+            return await self._lead()
+        except Exception:  # the database is unreachable: the next round asks again
+            log.exception("nostr.announce_lead_failed")
+            return False
 
     def _retry_times(self) -> list[float]:
         return [retry.due for retry in self._retries.values()]

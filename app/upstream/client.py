@@ -3,6 +3,7 @@
 aiohttp rather than httpx: with one shared client it holds its throughput as concurrency rises, where httpx's pool
 does not (see FACTS.md). Foreign exceptions are mapped to the node's errors here and nowhere else."""
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 import orjson
 
-from app.errors import NodeError, UpstreamTimeout, UpstreamUnavailable
+from app.errors import NodeError, ServiceUnavailable, UpstreamTimeout, UpstreamUnavailable
 from app.upstream.model_list import UpstreamModel, parse_model_list
 from app.upstream.refusals import refusal
 
@@ -26,13 +27,25 @@ class ReplyTooLarge(NodeError):
     default_message = "the upstream's reply outgrew what this request can use; it was cut off"
 
 
+class UpstreamPoolFull(ServiceUnavailable):
+    """Every pooled upstream connection stayed busy for the pool wait: the node is saturated, the upstream is not
+    known to be down, so this is a 503 to retry rather than a 504."""
+
+    default_message = "this node is at its upstream connection limit; retry shortly"
+
+    def __init__(self, retry_after_s: int = 1) -> None:
+        super().__init__()
+        self.headers["Retry-After"] = str(retry_after_s)
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
     base_url: str
     api_key: str = ""
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 120.0
-    max_connections: int = 512
+    connect_timeout_s: float = 5.0  # opening a TCP (and TLS) connection to the upstream, nothing else
+    read_timeout_s: float = 120.0  # between two reads of a reply
+    max_connections: int = 0  # 0: no cap of the pool's own; the node's HTTP limit bounds the requests in flight
+    pool_wait_s: float = 30.0  # with a cap: how long a request waits for a connection before UpstreamPoolFull
 
 
 @contextmanager
@@ -50,8 +63,9 @@ def _mapped_errors() -> Iterator[None]:
 class UpstreamReply:
     """An upstream response whose status and headers have arrived; the body is read or streamed once."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, permit: "_Permit") -> None:
         self._response = response
+        self._permit = permit
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
 
@@ -80,6 +94,7 @@ class UpstreamReply:
             self.close()
             raise ReplyTooLarge()
         self._response.release()
+        self._permit.release()
         return bytes(body)
 
     async def refusal(self) -> NodeError:
@@ -100,6 +115,19 @@ class UpstreamReply:
 
     def close(self) -> None:
         self._response.close()
+        self._permit.release()
+
+
+class _Permit:
+    """One request's place in a capped pool, given back once, whichever way its reply ends."""
+
+    def __init__(self, slots: asyncio.Semaphore | None) -> None:
+        self._slots = slots
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+            self._slots = None
 
 
 class UpstreamClient:
@@ -110,11 +138,13 @@ class UpstreamClient:
         if config.api_key:
             self._headers["Authorization"] = f"Bearer {config.api_key}"
         self._session: aiohttp.ClientSession | None = None
+        # the cap is kept here rather than in aiohttp's connector, whose pool wait counts as a connect timeout
+        self._slots = asyncio.Semaphore(config.max_connections) if config.max_connections > 0 else None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._config.max_connections, limit_per_host=0, ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=self._config.connect_timeout_s, sock_read=self._config.read_timeout_s
+            total=None, connect=None, sock_connect=self._config.connect_timeout_s, sock_read=self._config.read_timeout_s
         )
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, json_serialize=lambda o: orjson.dumps(o).decode()
@@ -132,17 +162,27 @@ class UpstreamClient:
 
     async def send(self, path: str, body: bytes) -> UpstreamReply:
         """POST a body as-is and return once the status line and headers are in."""
-        with _mapped_errors():
-            response = await self.session.post(
-                self._base + path, data=body, headers=self._headers, allow_redirects=False
-            )
-        return UpstreamReply(response)
+        permit = await self._permit()
+        try:
+            with _mapped_errors():
+                response = await self.session.post(
+                    self._base + path, data=body, headers=self._headers, allow_redirects=False
+                )
+        except BaseException:
+            permit.release()
+            raise
+        return UpstreamReply(response, permit)
 
     async def list_models(self) -> list[UpstreamModel]:
         """The upstream's models; an unreadable list is UpstreamUnavailable, bad entries are skipped."""
-        with _mapped_errors():
-            response = await self.session.get(self._base + "/models", headers=self._headers, allow_redirects=False)
-        reply = UpstreamReply(response)
+        permit = await self._permit()
+        try:
+            with _mapped_errors():
+                response = await self.session.get(self._base + "/models", headers=self._headers, allow_redirects=False)
+        except BaseException:
+            permit.release()
+            raise
+        reply = UpstreamReply(response, permit)
         if reply.status != 200:
             reply.close()
             raise UpstreamUnavailable(f"upstream /models answered {reply.status}")
@@ -151,3 +191,12 @@ class UpstreamClient:
         except (orjson.JSONDecodeError, ReplyTooLarge) as exc:
             raise UpstreamUnavailable("upstream /models answered something other than a JSON model list") from exc
         return parse_model_list(payload)
+
+    async def _permit(self) -> _Permit:
+        if self._slots is None:
+            return _Permit(None)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._config.pool_wait_s)
+        except TimeoutError:
+            raise UpstreamPoolFull() from None
+        return _Permit(self._slots)
