@@ -75,6 +75,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         limit_concurrency=max_connections,
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )

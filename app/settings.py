@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
     http_body_timeout_s: float = 60.0  # and its body within this after the headers
     http_keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
+    # proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or networks, `*` = any): the client
+    # address and scheme the node sees are then the ones the proxy forwarded
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # storage
     database_url: str = "sqlite:///data/node.db"
@@ -144,10 +147,6 @@ class Settings(BaseSettings):
             except (InvalidNostrKey, ValueError):
                 raise ValueError("not an nsec1... or 64-hex Nostr secret key") from None  # never echo the key
         return value
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     def serving_refusal(self) -> ConfigError | None:
         """Why this node must not serve: it would trust a mint that pays every invoice, or sell a stand-in's
