@@ -19,7 +19,8 @@ from app.settings import Settings
 from tests.fixtures.node import RunningNode
 from tests.fixtures.node_process import READY_TIMEOUT_S as START_TIMEOUT_S
 from tests.fixtures.node_process import ROOT, NodeProcess
-from tests.fixtures.standin import free_port, stop_process
+from tests.fixtures.ports import free_port
+from tests.fixtures.standin import stop_process
 
 
 def _exchange(port: int, request: bytes, timeout_s: float = 10) -> bytes:
