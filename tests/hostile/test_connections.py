@@ -40,7 +40,7 @@ def _head(reply: bytes) -> str:
 def test_an_unexpected_exception_is_a_clean_500_that_closes_the_connection(
     database_url: str, standin_url: str, tmp_path: object
 ) -> None:
-    settings = Settings(_env_file=None, database_url=database_url, upstream_base_url=standin_url, announce=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=database_url, upstream_base_url=standin_url, announce=False)
     api = create_app(settings)
 
     async def boom() -> None:
