@@ -148,6 +148,10 @@ class Settings(BaseSettings):
                 raise ValueError("not an nsec1... or 64-hex Nostr secret key") from None  # never echo the key
         return value
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
     def serving_refusal(self) -> ConfigError | None:
         """Why this node must not serve: it would trust a mint that pays every invoice, or sell a stand-in's
         demo replies for real ecash, without the operator having asked for a demo."""
