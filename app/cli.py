@@ -84,6 +84,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         backlog=max(2048, max_connections),  # uvicorn's 2048 overflows when thousands of streams open in a second
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )

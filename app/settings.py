@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = 10.0  # a connection must complete its request's headers within this
     http_body_timeout_s: float = 60.0  # and its body within this after the headers
     http_keep_alive_s: int = 5  # an idle keep-alive connection is closed after this
+    # proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or networks, `*` = any): the client
+    # address and scheme the node sees are then the ones the proxy forwarded
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # storage
     database_url: str = "sqlite:///data/node.db"

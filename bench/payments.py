@@ -22,7 +22,8 @@ import httpx
 from app.cashu.client import MintClient
 from app.cashu.tokens import Token, decode_token, encode_token_v4
 from app.cashu.wallet import execute_swap, mint_proofs, plan_receive
-from bench.services import free_port, start_service, stop_service
+from bench.services import start_service, stop_service
+from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -79,7 +79,10 @@ def _percentiles(gaps: list[float]) -> dict[str, float]:
     if not gaps:
         return {"p50": 0.0, "p99": 0.0, "max": 0.0}
     ordered = sorted(gaps)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)  # noqa: E731
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
     return {"p50": pick(0.50), "p99": pick(0.99), "max": round(ordered[-1] * 1000, 1)}
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from bench import node
 from bench.accounting import SpendTracker
-from bench.services import Service, free_port, rss_mb, start_service, stop_service
+from bench.services import Service, rss_mb, start_service, stop_service
+from tests.fixtures.ports import free_port
 
 UNUSED_MINT = "http://127.0.0.1:3338"  # the benchmark never pays with ecash; keys are funded by the CLI
 

@@ -13,7 +13,6 @@ from app.cashu.tokens import Proof
 
 PPK_PER_UNIT = 1000
 _V2_PREFIX = "01"
-_V2_ID_LEN = 66
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +133,6 @@ def derive_keyset_id_v2(keyset: Keyset) -> str:
     if keyset.final_expiry is not None:
         preimage += f"|final_expiry:{keyset.final_expiry}"
     return _V2_PREFIX + hashlib.sha256(preimage.encode("utf-8")).hexdigest()
-
-
-def is_v2_keyset_id(keyset_id: str) -> bool:
-    return keyset_id.startswith(_V2_PREFIX) and len(keyset_id) == _V2_ID_LEN
 
 
 def _with_id(proof: Proof, keyset_id: str) -> Proof:

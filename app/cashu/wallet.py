@@ -41,10 +41,6 @@ class SwapPlan:
     send_amount: int = 0
 
     @property
-    def input_amount(self) -> int:
-        return sum_amounts(self.inputs)
-
-    @property
     def output_amount(self) -> int:
         return self.outputs.amount
 

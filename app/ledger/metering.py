@@ -17,10 +17,11 @@ from app.db.database import Database, PostgresDatabase, Work
 from app.db.tables import reservations
 from app.ledger.meter_rules import BATCH_CALL, GONE, INPUTS, OK, RELEASE, RESERVE, SETTLE, Operation
 from app.ledger.records import Reservation, Settlement
+from app.money import sat_to_msat
 
 log = logging.getLogger(__name__)
 
-ALL_BITCOIN_MSAT = 21_000_000 * 100_000_000 * 1000  # no cost or reservation can be larger
+ALL_BITCOIN_MSAT = sat_to_msat(21_000_000 * 100_000_000)  # no cost or reservation can be larger
 
 
 @dataclass(frozen=True, slots=True)

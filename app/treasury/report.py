@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.money import sat_to_msat
 from app.treasury.records import MintHoldings, OpKind, OpState
 from app.treasury.service import Treasury
 
@@ -35,7 +36,7 @@ async def wallet_report(treasury: Treasury) -> WalletReport:
     open_ops = await treasury.open_operations()
     return WalletReport(
         mints=holdings,
-        assets_msat=sum(h.held_sat + h.reserved_sat for h in holdings) * 1000,
+        assets_msat=sat_to_msat(sum(h.held_sat + h.reserved_sat for h in holdings)),
         liabilities_msat=totals.balances_msat,
         deposited_msat=totals.deposited_msat,
         refunded_msat=totals.refunded_msat,

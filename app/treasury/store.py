@@ -12,6 +12,7 @@ from app.db.tables import api_keys, cashu_operations, ledger_entries, wallet_pro
 from app.errors import RequestsInFlight
 from app.ledger.accounts import credit_in, debit_out, find_by_hash, find_by_id, insert_account
 from app.ledger.records import Account, EntryKind
+from app.money import msat_to_sat_floor, sat_to_msat
 from app.treasury.errors import ProofsTaken, RefundInProgress
 from app.treasury.records import (
     OPEN_STATES,
@@ -201,7 +202,7 @@ def complete_deposit(op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str,
     """Keep the received proofs and credit their value to the operation's key, once. None if already settled."""
 
     def work(conn: Connection) -> Account | None:
-        amount_msat = sum(p.amount for p in proofs) * 1000
+        amount_msat = sat_to_msat(sum(p.amount for p in proofs))
         if not _finish(conn, op_id, now, state=OpState.COMPLETED.value, amount_msat=amount_msat, plan=scrubbed_plan):
             return None
         key_id = _account_for(conn, _get_required(conn, op_id), now)
@@ -259,7 +260,7 @@ def begin_refund(
             return None
         if _open_refund_of(conn, key_id):
             raise RefundInProgress()
-        decided = plan(held_proofs(conn, mint_url, unit, lock=True), account.available_msat // 1000)
+        decided = plan(held_proofs(conn, mint_url, unit, lock=True), msat_to_sat_floor(account.available_msat))
         _reserve_proofs(conn, decided.proof_ids, op_id)
         debit_out(conn, key_id, decided.debit_msat, EntryKind.REFUND, now, ref=op_id)
         conn.execute(
@@ -313,16 +314,6 @@ def held_proofs(conn: Connection, mint_url: str, unit: str, *, lock: bool = Fals
     )
     rows = conn.execute(query.with_for_update() if lock else query).all()
     return [HeldProof(r.id, r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c) for r in rows]
-
-
-def reserved_proofs(op_id: str) -> Work[list[HeldProof]]:
-    def work(conn: Connection) -> list[HeldProof]:
-        rows = conn.execute(
-            select(wallet_proofs).where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
-        ).all()
-        return [HeldProof(r.id, r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c) for r in rows]
-
-    return work
 
 
 def complete_refund(

@@ -26,6 +26,7 @@ from app.cashu.messages import BlindedMessage, ProofState
 from app.cashu.outputs import proof_dleq_valid
 from app.cashu.tokens import Proof, decode_token, normalize_mint_url
 from app.db.database import Database
+from app.money import sat_to_msat
 from app.treasury.inventory import AuditedProof, proofs_with_operations, settled_operations
 from app.treasury.records import Operation, OpKind, OpState
 
@@ -130,7 +131,7 @@ async def _refund_expectations(
     problems = []
     if normalize_mint_url(token.mint) != op.mint_url:
         problems.append(f"the token names another mint ({token.mint})")
-    if (token.amount + int(plan.get("fee", 0))) * 1000 != op.amount_msat:
+    if sat_to_msat(token.amount + int(plan.get("fee", 0))) != op.amount_msat:
         problems.append(f"the token is worth {token.amount} sat for a debit of {op.amount_msat} msat")
     client = clients(op.mint_url)
     proofs = expand_proof_ids(token.proofs, [keyset.id for keyset in await client.keysets()])

@@ -19,7 +19,7 @@ def _access_record(path: str) -> logging.LogRecord:
 
 def _redactor() -> RedactPaths:
     redactor = RedactPaths()
-    redactor.words = route_words(create_app(Settings(_env_file=None)).routes)  # type: ignore[call-arg]
+    redactor.words = route_words(create_app(Settings(_env_file=None)).routes)
     return redactor
 
 

@@ -4,7 +4,6 @@ TLS and addresses swapped for loopback ports. Streams must reach the client chun
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.fixtures.node import RunningNode, create_key
+from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "nginx" / "routstr-node.conf"
@@ -24,12 +24,6 @@ def _nginx() -> str:
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     assert found, "scripts/nginx.sh did not install nginx"
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _loopback_site(node_port: int, listen_port: int) -> str:
@@ -54,7 +48,7 @@ def _main_config(prefix: Path, site: str) -> str:
 @pytest.fixture
 def nginx_in_front(node: RunningNode, tmp_path: Path) -> Iterator[str]:
     binary = _nginx()
-    listen_port = _free_port()
+    listen_port = free_port()
     node_port = int(node.root.rsplit(":", 1)[1])
     conf = tmp_path / "nginx.conf"
     conf.write_text(_main_config(tmp_path, _loopback_site(node_port, listen_port)))

@@ -19,7 +19,8 @@ from app.settings import Settings
 from tests.fixtures.node import RunningNode
 from tests.fixtures.node_process import READY_TIMEOUT_S as START_TIMEOUT_S
 from tests.fixtures.node_process import ROOT, NodeProcess
-from tests.fixtures.standin import free_port, stop_process
+from tests.fixtures.ports import free_port
+from tests.fixtures.standin import stop_process
 
 
 def _exchange(port: int, request: bytes, timeout_s: float = 10) -> bytes:
@@ -39,7 +40,7 @@ def _head(reply: bytes) -> str:
 def test_an_unexpected_exception_is_a_clean_500_that_closes_the_connection(
     database_url: str, standin_url: str, tmp_path: object
 ) -> None:
-    settings = Settings(_env_file=None, database_url=database_url, upstream_base_url=standin_url, announce=False)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=database_url, upstream_base_url=standin_url, announce=False)
     api = create_app(settings)
 
     async def boom() -> None:

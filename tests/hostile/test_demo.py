@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from app.devmint import LocalMint, LocalMintFailed, wait_until_ours
 from tests.fixtures.node_process import ROOT, NodeProcess
-from tests.fixtures.standin import free_port
+from tests.fixtures.ports import free_port
 
 GONE_TIMEOUT_S = 15.0
 

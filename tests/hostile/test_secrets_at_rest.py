@@ -15,7 +15,8 @@ from sqlalchemy.engine import make_url
 from tests.fixtures.node import NodeFactory, create_key, key_state
 from tests.fixtures.node_process import READY_TIMEOUT_S as START_TIMEOUT_S
 from tests.fixtures.node_process import ROOT
-from tests.fixtures.standin import free_port, stop_process
+from tests.fixtures.ports import free_port
+from tests.fixtures.standin import stop_process
 
 NOBODY = 65534
 SECRET_ID = "Zq3secretInvoiceId0123456789"

@@ -189,7 +189,8 @@ def _b64(raw: bytes) -> str:
 
 
 def _proofs(doc: Doc, v4: bool) -> list[Doc]:
-    return doc["t"][0]["p"] if v4 else doc["token"][0]["proofs"]
+    proofs: list[Doc] = doc["t"][0]["p"] if v4 else doc["token"][0]["proofs"]
+    return proofs
 
 
 def _field(v4: bool, name: str) -> str:
@@ -292,7 +293,7 @@ def shape(rng: random.Random, doc: Doc, v4: bool, *_: Any) -> None:
         doc["extra"] = {"nested": [[[[1]]]]}  # unknown keys are ignored: still redeemable
     elif how == 4:
         nested: Any = 1
-        for _ in range(rng.choice((20, 300))):  # deeper than the encoders go: see _text_mutant
+        for _depth in range(rng.choice((20, 300))):  # deeper than the encoders go: see _text_mutant
             nested = [nested]
         doc[top] = nested
     else:

@@ -92,6 +92,7 @@ async def test_stale_release_racing_settlements_moves_each_reservation_once(data
         )
 
         released, settlements = outcomes[0], outcomes[1:]
+        assert isinstance(released, int)
         charged = [s for s in settlements if s is not None]
         assert released + len(charged) == len(requests)
         account = await ledger.find(key)

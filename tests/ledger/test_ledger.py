@@ -49,6 +49,7 @@ async def test_settlement_happens_exactly_once_under_concurrency(ledger: Ledger)
 
     settled = [r for r in results[:8] if r is not None]
     released = results[8]
+    assert isinstance(released, bool)
     assert len(settled) + int(released) == 1
     account = await ledger.find(key)
     assert account is not None and account.reserved_msat == 0

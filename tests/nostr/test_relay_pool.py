@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from app.nostr.event import sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool, normalize_relay_url
 from app.nostr.relay import RelayConnection
+from tests.fixtures.ports import free_port
 from tests.fixtures.relay import TestRelay
 
 
@@ -33,16 +33,10 @@ async def scripted_relay(reply_to_req: list[list[str]], answer_events: bool) -> 
         yield f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_silent_and_unreachable_relays_cost_only_the_timeout(nostr_relays: list[TestRelay]) -> None:
     event = sign_event(NodeKeys.generate(), 1, [], "hello")
     async with scripted_relay([], answer_events=False) as silent:
-        dead = f"ws://127.0.0.1:{unused_port()}"
+        dead = f"ws://127.0.0.1:{free_port()}"
         pool = RelayPool([nostr_relays[0].url, silent, dead], reconnect_base_s=0.05)
         started = time.monotonic()
         results = await pool.publish(event, timeout_s=0.4)

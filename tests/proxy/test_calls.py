@@ -25,7 +25,7 @@ def call(endpoint: Endpoint = Endpoint.CHAT, **fields: Any) -> LlmCall:
 def refusal(endpoint: Endpoint = Endpoint.CHAT, **fields: Any) -> dict[str, Any]:
     with pytest.raises(BadRequest) as refused:
         call(endpoint, **fields).bounded(1000, 500)
-    body = error_body(refused.value)["error"]
+    body: dict[str, Any] = error_body(refused.value)["error"]
     assert shown_as(refused.value).status == 400 and body["type"] == "invalid_request_error"
     return body
 

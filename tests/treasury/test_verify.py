@@ -18,9 +18,10 @@ from app.cashu.wallet import execute_swap, plan_receive, receive_token
 from app.db.database import Work, open_database
 from app.db.tables import cashu_operations, wallet_proofs
 from app.treasury.verify import MintVerification, verify_with_mints
-from tests.fixtures.mint import RunningMint, free_port
+from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
 from tests.fixtures.node_process import operator_command
+from tests.fixtures.ports import free_port
 from tests.payments.helpers import create, refund
 
 T = TypeVar("T")
