@@ -6,7 +6,6 @@ another, reaches the first deposit's outcome (waiting for its owner, or recoveri
 second swap or a second credit."""
 
 import asyncio
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutc
 from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
 from app.cashu.wallet import SwapPlan, plan_receive
 from app.errors import MinimumBalanceRequired
-from app.ledger.keys import hash_key
+from app.ledger.keys import KEY_PREFIX, hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
 from app.payments.mints import TrustedMints
@@ -51,14 +50,14 @@ class Deposit:
 
 
 def token_hash(token_text: str) -> str:
-    return hashlib.sha256(token_text.encode()).hexdigest()
+    return hash_key(token_text)
 
 
 def key_for_token(token_text: str) -> str:
     """The API key a token is deposited to: `sk-` + sha256(token), as Routstr's clients derive it on their own. A
     retried create (after a lost reply or a 503) reaches the same key, and a token used as Bearer or X-Cashu pays
     from it. Stored only as its hash, like every key."""
-    return "sk-" + token_hash(token_text.strip())
+    return KEY_PREFIX + token_hash(token_text.strip())
 
 
 def _target_key_hash(purpose: Purpose, token_text: str) -> str | None:

@@ -84,7 +84,7 @@ def test_stream_is_charged_the_usage_of_response_completed(node: RunningNode) ->
     deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
     assert "".join(deltas) == "hi " * 8
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
-    usage = events[-1].response.usage  # type: ignore[union-attr]
+    usage = events[-1].response.usage
     assert usage is not None and (usage.input_tokens, usage.output_tokens) == (5, 8)
     assert wait_settled(node, key) == {"balance_msat": 100_000 - cost(5, 8), "reserved_msat": 0}
 
@@ -153,7 +153,7 @@ def test_a_bad_max_output_tokens_is_refused_before_anything_is_reserved(node: Ru
     rows = ledger_rows(node, key)
 
     with pytest.raises(openai.BadRequestError) as refused:
-        client(node, key).responses.create(model="standin-small", input=PROMPT, max_output_tokens=bad)  # type: ignore[arg-type]
+        client(node, key).responses.create(model="standin-small", input=PROMPT, max_output_tokens=bad)  # type: ignore[call-overload]
 
     assert refused.value.param == "max_output_tokens"
     assert key_state(node, key) == {"balance_msat": 100_000, "reserved_msat": 0}

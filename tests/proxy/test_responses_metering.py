@@ -25,7 +25,8 @@ def _call(max_output_tokens: int | None = None, **extra: Any) -> LlmCall:
 
 
 def _event(payload: dict[str, Any]) -> bytes:
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    kind: str = payload["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def _response(status: str, text: str, usage: dict[str, Any] | None) -> dict[str, Any]:

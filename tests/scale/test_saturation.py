@@ -63,7 +63,7 @@ def start_node(database_url: str, standin_url: str, tmp_path: Path) -> Iterator[
                 "model_prices": TEST_PRICES,
                 **overrides,
             }
-            running = _start(Settings(_env_file=None, **values), limit_concurrency)  # type: ignore[call-arg]
+            running = _start(Settings(_env_file=None, **values), limit_concurrency)
             nodes.callback(running.stop)
             return running
 

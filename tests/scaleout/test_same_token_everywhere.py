@@ -4,7 +4,7 @@ judge: the token's proofs are spent at the mint if and only if a key holds its v
 import httpx
 import pytest
 
-from app.payments.deposits import key_created_by
+from app.payments.deposits import key_for_token
 from tests.scaleout.cluster import Cluster, token_spent_at_mint
 from tests.scaleout.conftest import PG_2, PG_4, SQLITE_2, on
 from tests.scaleout.wallets import UserWallets
@@ -27,11 +27,11 @@ def test_a_token_created_on_every_process_at_once_is_credited_once(cluster: Clus
     for token in tokens:
         everywhere(cluster, "/balance/create", token)
     cluster.settled()
-    credited = {token: cluster.balance_msat(key_created_by(token)) or 0 for token in tokens}
+    credited = {token: cluster.balance_msat(key_for_token(token)) or 0 for token in tokens}
     spent = {token: token_spent_at_mint(token, cluster.mint_url) for token in tokens}
     for index, token in enumerate(tokens):
         if credited[token]:
-            users.receive([refund_token(cluster, index, key_created_by(token))])
+            users.receive([refund_token(cluster, index, key_for_token(token))])
         else:
             users.reclaim(token)
     audits = cluster.audits_when_settled()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from app.payments.deposits import key_created_by
+from app.payments.deposits import key_for_token
 from tests.scaleout.cluster import Cluster, bearer, chat, cost_msat
 from tests.scaleout.wallets import UserWallets
 
@@ -38,7 +38,7 @@ def cycle(
     while time.monotonic() < deadline:
         nodes = rng.sample(range(len(cluster.nodes)), k=min(3, len(cluster.nodes)))
         token = users.new_token(rng.randint(16, 48))
-        key = key_created_by(token)
+        key = key_for_token(token)
         with known.lock:
             known.keys.add(key)
             known.rounds += 1

@@ -78,7 +78,7 @@ def test_usage_off_leaves_the_usage_null(client: openai.OpenAI) -> None:
             model="standin-small", input=CONTENT, stream=True, extra_body={"standin": {"usage": False, "chunks": 2}}
         )
     )
-    assert events[-1].type == "response.completed" and events[-1].response.usage is None  # type: ignore[union-attr]
+    assert events[-1].type == "response.completed" and events[-1].response.usage is None
 
 
 def test_injected_statuses_and_bad_input_are_openai_errors(client: openai.OpenAI) -> None:
