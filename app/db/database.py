@@ -90,10 +90,20 @@ class SqliteDatabase:
         self._engine.dispose()
 
     def _serve(self) -> None:
-        with self._engine.connect() as conn:
-            while (batch := self._next_batch()) is not None:
-                outcomes = self._run_batch(conn, batch)
-                _deliver(batch, outcomes)
+        """Serve batches until closed. A connection that cannot be opened (another process holds the file locked
+        past the busy timeout) fails the work waiting for it and is tried again for the next: the thread never dies
+        with callers waiting on it."""
+        while True:
+            try:
+                with self._engine.connect() as conn:
+                    while (batch := self._next_batch()) is not None:
+                        _deliver(batch, self._run_batch(conn, batch))
+                    return
+            except Exception as exc:  # noqa: BLE001 - handed to the callers, never lost with the thread
+                log.error("db.sqlite_connect_failed error=%s", type(exc).__name__)
+                if (waiting := self._next_batch()) is None:
+                    return
+                _deliver(waiting, [_Outcome(error=exc) for _ in waiting])
 
     def _next_batch(self) -> list[_Job] | None:
         first = self._queue.get()
@@ -164,9 +174,11 @@ def _configure_sqlite(engine: Any, synchronous: str) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # the busy timeout first: switching a fresh file to WAL takes a lock that another process may hold
         cursor.execute("PRAGMA busy_timeout=10000")
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -43,3 +43,24 @@ async def test_a_failing_item_does_not_take_its_batch_down(tmp_path: Path) -> No
 
     assert results[0] == 1 and results[2] == 3
     assert isinstance(results[1], Exception)
+
+
+async def test_a_process_opening_the_file_while_another_writes_waits_instead_of_dying(tmp_path: Path) -> None:
+    """Another process's write transaction must not kill this process's writer thread when it opens its connection
+    (it once set the journal mode before the busy timeout: 'database is locked', a dead thread, callers hung)."""
+    import sqlite3
+
+    path = tmp_path / "shared.db"
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    other.execute("CREATE TABLE t (x INTEGER)")  # a file still in rollback-journal mode, as a fresh one is
+    other.execute("BEGIN")
+    other.execute("SELECT * FROM t").fetchall()  # another process in the middle of a transaction
+    second = open_database(f"sqlite:///{path}")
+    try:
+        pending = asyncio.ensure_future(second.run(lambda conn: conn.exec_driver_sql("SELECT 1").scalar_one()))
+        await asyncio.sleep(0.5)
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(pending, 15) == 1
+    finally:
+        other.close()
+        await second.close()
