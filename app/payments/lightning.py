@@ -31,6 +31,7 @@ from app.errors import BadRequest, NodeError, NotFound, ServiceUnavailable, Unau
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
+from app.money import sat_to_msat
 from app.payments.invoice_keys import new_sealed_key, unsealed_key
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
@@ -259,7 +260,7 @@ class Lightning:
             op.id, to_new_proofs(proofs, op.mint_url, UNIT), plan.scrubbed_json()
         )
         if account is not None:
-            amount_msat = sum(p.amount for p in proofs) * 1000
+            amount_msat = sat_to_msat(sum(p.amount for p in proofs))
             log.info("lightning.credited op=%s key_id=%s amount_msat=%d", op.id, account.id, amount_msat)
         return InvoiceState.PAID
 

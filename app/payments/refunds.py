@@ -21,6 +21,7 @@ from app.cashu.outputs import plan_amounts
 from app.cashu.tokens import decode_token
 from app.cashu.wallet import SwapPlan
 from app.errors import BadRequest, NodeError
+from app.money import sat_to_msat
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import load_plan, plan_json, to_proof
@@ -70,7 +71,7 @@ def refund_planner(keysets: tuple[KeysetInfo, ...], mint_url: str) -> Callable[[
         outputs = plan_amounts(user_amounts + change_amounts, output_keyset)
         swap = SwapPlan(mint_url, inputs, outputs, fee)
         return RefundPlan(tuple(p.id for p in chosen), plan_json(swap, user_outputs=len(user_amounts)),
-                          available_sat * 1000)  # fmt: skip
+                          sat_to_msat(available_sat))  # fmt: skip
 
     return plan
 
@@ -158,4 +159,4 @@ def _paid(op: Operation, outcome: Outcome) -> Refund:
 
 
 def _token_msat(token_text: str) -> int:
-    return decode_token(token_text).amount * 1000
+    return sat_to_msat(decode_token(token_text).amount)
