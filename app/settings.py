@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
 
+    # admin API and dashboard (/admin): a password set with `python -m app admin set-password`, and/or this token
+    admin_token: SecretStr = SecretStr("")
+    admin_session_ttl_s: int = Field(default=12 * 3600, gt=0)  # a login lasts this long
+
     @field_validator("cashu_mints", "relays", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
