@@ -41,8 +41,11 @@ def redact_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return REDACTED
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if password is None and not any(_secret_name(k) for k, _ in pairs):
+        return url
     netloc = parts.netloc
     if password is not None:
         netloc = netloc.replace(f":{password}@", f":{REDACTED}@", 1)
-    query = urlencode([(k, REDACTED if _secret_name(k) else v) for k, v in parse_qsl(parts.query, True)])
+    query = urlencode([(k, REDACTED if _secret_name(k) else v) for k, v in pairs])
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

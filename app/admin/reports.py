@@ -3,6 +3,7 @@ reservations, failed mint operations. Each returns work for `Database.run`; rows
 columns (JSON as they are)."""
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
@@ -31,10 +32,15 @@ class EntryFilter:
     since: int | None = None  # unix seconds, inclusive
 
 
+def _plain(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Column names as plain str (SQLAlchemy's are a str subclass that orjson refuses)."""
+    return {str(name): value for name, value in row.items()}
+
+
 def _page(conn: Connection, query: Select[Any], limit: int, offset: int) -> Page:
     total = conn.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = conn.execute(query.limit(limit).offset(offset)).mappings()
-    return Page([dict(row) for row in rows], int(total), limit, offset)
+    return Page([_plain(row) for row in rows], int(total), limit, offset)
 
 
 def keys_page(limit: int, offset: int) -> Work[Page]:
@@ -56,7 +62,7 @@ def key_row(key_id: int) -> Work[dict[str, Any] | None]:
             api_keys.c.id == key_id
         )
         row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
+        return _plain(row) if row else None
 
     return work
 
@@ -99,7 +105,7 @@ def usage_by_model(since: int, bucket_s: int) -> Work[list[dict[str, Any]]]:
     )
 
     def work(conn: Connection) -> list[dict[str, Any]]:
-        return [_ints(dict(row), "bucket_start", "requests", "msat") for row in conn.execute(query).mappings()]
+        return [_ints(_plain(row), "bucket_start", "requests", "msat") for row in conn.execute(query).mappings()]
 
     return work
 
@@ -158,4 +164,4 @@ def failed_operations(limit: int) -> Work[list[dict[str, Any]]]:
         .order_by(cashu_operations.c.updated_at.desc())
         .limit(limit)
     )
-    return lambda conn: [dict(row) for row in conn.execute(query).mappings()]
+    return lambda conn: [_plain(row) for row in conn.execute(query).mappings()]

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from app.admin import errors as admin
+from app.api.redaction import redact_path, route_words
 from app.cashu import errors as cashu
 from app.errors import (
     BadRequest,
@@ -150,7 +151,8 @@ def _remember(request: Request, status: int, code: str) -> None:
     """For the admin dashboard's recent errors: the route's template, never the path's own values."""
     node = getattr(request.app.state, "node", None)
     if node is not None and node.admin is not None:
-        route = getattr(request.scope.get("route"), "path", "(no route)")
+        route = getattr(request.scope.get("route"), "path", None)
+        route = route or redact_path(request.url.path, route_words(request.app.routes))
         node.admin.recent_errors.add(request.method, route, status, code, request_id_of(request))
 
 
