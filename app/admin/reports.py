@@ -2,8 +2,8 @@
 reservations, failed mint operations. Each returns work for `Database.run`; rows come back as plain dicts of named
 columns (JSON as they are)."""
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, func, select
