@@ -22,7 +22,9 @@ def usage_chart(rows: Sequence[dict[str, Any]], metric: str, since: int, bucket_
         f' width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">'
         f'<rect x="{PAD}" y="8" width="{WIDTH - 2 * PAD}" height="{HEIGHT - PAD - 8}" fill="#f8fafc" stroke="#cbd5e1"/>'
         f'<text x="4" y="16" font-size="11">{top}</text><text x="4" y="{HEIGHT - PAD}" font-size="11">0</text>'
-        f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="11">{escape(metric)} per {bucket_s // 60} min</text>'
+        f'<text x="{PAD}" y="{HEIGHT - PAD + 14}" font-size="11">-{(now - since) // 3600} h</text>'
+        f'<text x="{WIDTH - PAD - 20}" y="{HEIGHT - PAD + 14}" font-size="11">now</text>'
+        f'<text x="{WIDTH // 2 - 60}" y="{HEIGHT - 8}" font-size="11">{escape(metric)} per {bucket_s // 60} min</text>'
         + "".join(lines)
         + "".join(legend)
         + "</svg>"

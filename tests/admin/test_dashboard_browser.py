@@ -52,7 +52,7 @@ async def _submit(tab: DevTools, form_script: str) -> None:
     await tab.until("Page.loadEventFired")
 
 
-async def _browse(chromium: str, profile: Path, node: RunningNode, shot: Path) -> dict[str, Any]:
+async def _browse(chromium: str, profile: Path, node: RunningNode) -> dict[str, Any]:
     async with headless_page(chromium, profile) as tab:
         await tab.call("Page.enable")
         await tab.call("Page.navigate", url=f"{node.root}/admin")
@@ -67,10 +67,10 @@ async def _browse(chromium: str, profile: Path, node: RunningNode, shot: Path) -
         charts = await _value(tab, "document.querySelectorAll('svg.chart polyline').length")
         cookies = (await tab.call("Network.getCookies", urls=[node.root + "/admin"]))["cookies"]
         picture = await tab.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        shot.write_bytes(base64.b64decode(picture["data"]))
         await _submit(tab, "document.getElementById('logout').closest('form').submit()")
         after = await _value(tab, "document.getElementById('login') !== null")
-    return {"before": before, "seen": seen, "charts": charts, "cookies": cookies, "after": after}
+    png = base64.b64decode(picture["data"])
+    return {"before": before, "seen": seen, "charts": charts, "cookies": cookies, "after": after, "png": png}
 
 
 @pytest.mark.slow
@@ -85,7 +85,8 @@ def test_the_dashboard_shows_what_the_api_gives(
     assert paid.status_code == 200
 
     shot = tmp_path / "admin-dashboard.png"
-    browsed = asyncio.run(_browse(chromium_path, tmp_path / "profile", node, shot))
+    browsed = asyncio.run(_browse(chromium_path, tmp_path / "profile", node))
+    shot.write_bytes(browsed["png"])
     print(f"dashboard screenshot: {shot}")
 
     assert browsed["before"] is True and browsed["after"] is True
