@@ -19,6 +19,7 @@ from app.pricing.catalog import InvalidPriceConfig, parse_model_prices
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
 CommaList = Annotated[list[str], NoDecode]
+ADMIN_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -143,6 +144,13 @@ class Settings(BaseSettings):
             raise ValueError(str(exc).removeprefix("MODEL_PRICES ")) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ValueError(f"needs at least {ADMIN_TOKEN_MIN_LENGTH} characters (it opens the admin API)")
         return value
 
     @field_validator("nsec")

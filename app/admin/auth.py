@@ -72,13 +72,16 @@ class AdminAuth:
         # hashes first: equal lengths, so the comparison's time says nothing about the token's length either
         return self._token_hash is not None and constant_time_equal(_sha256(candidate), self._token_hash)
 
-    async def check(self, token: str | None) -> None:
-        """Raise AdminUnauthorized unless `token` is ADMIN_TOKEN or an open session's token."""
+    async def check(self, token: str | None, address: str) -> None:
+        """Raise AdminUnauthorized unless `token` is ADMIN_TOKEN or an open session's token. Wrong tokens count as
+        failed logins of `address`, so ADMIN_TOKEN cannot be guessed faster through the API than at the login."""
         if not token:
             raise AdminUnauthorized()
+        self._throttle.check(address)
         if self._is_admin_token(token):
             return
         if not await self._db.run(store.session_alive(_sha256(token), int(self._clock()))):
+            self._throttle.failed(address)
             raise AdminUnauthorized("admin session unknown or expired: log in again")
 
     async def logout(self, token: str) -> None:

@@ -6,6 +6,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, StrictInt
 from starlette.responses import Response
 
@@ -67,7 +68,9 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, admin: AdminDep, credentials: Annotated[Any, Depends(bearer)]) -> Response:
+async def logout(
+    request: Request, admin: AdminDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Response:
     token, _ = session_token(request, credentials)
     if token:
         await admin.auth.logout(token)

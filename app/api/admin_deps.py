@@ -54,7 +54,7 @@ async def _authorised(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
 ) -> Admin:
     token, from_cookie = session_token(request, credentials)
-    await admin.auth.check(token)
+    await admin.auth.check(token, client_address(request))
     if from_cookie and request.method not in SAFE_METHODS:
         require_same_origin(request)
     return admin

@@ -54,10 +54,15 @@ def _login_form(node_name: str, message: str = "", status: int = 200) -> HTMLRes
 
 @router.get("")
 async def dashboard(request: Request, node: NodeDep, admin: AnyAdmin) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
     try:
-        await admin.auth.check(request.cookies.get(SESSION_COOKIE))
-    except AdminUnauthorized:
-        return _login_form(node.settings.name)
+        await admin.auth.check(cookie, client_address(request))
+    except (AdminUnauthorized, LoginThrottled) as refused:
+        form = _login_form(node.settings.name, refused.message if cookie else "")
+        form.delete_cookie(
+            SESSION_COOKIE, path="/admin", httponly=True, samesite="strict"
+        )  # counted once, not per load
+        return form
     return _page(f"{node.settings.name} admin", await _dashboard(node, admin))
 
 

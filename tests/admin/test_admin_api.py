@@ -29,10 +29,11 @@ def _chat(node: RunningNode, key: str) -> httpx.Response:
 def test_every_admin_endpoint_needs_a_credential(node_factory: NodeFactory) -> None:
     node = admin_node(node_factory)
     for path in GETS:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "routstr_admin_session=wrong"}):
-            reply = httpx.get(f"{node.root}/admin/api{path}", headers=headers, timeout=10)
-            assert reply.status_code == 401, (path, headers, reply.text)
-            assert reply.json()["error"]["code"] == "admin_unauthorized"
+        reply = httpx.get(f"{node.root}/admin/api{path}", timeout=10)
+        assert reply.status_code == 401, (path, reply.text)
+        assert reply.json()["error"]["code"] == "admin_unauthorized"
+    for headers in ({"Authorization": "Bearer wrong"}, {"Cookie": "routstr_admin_session=wrong"}):
+        assert httpx.get(f"{node.root}/admin/api/keys", headers=headers, timeout=10).status_code == 401
     assert httpx.post(f"{node.root}/admin/api/keys", json={"balance_msat": 5}, timeout=10).status_code == 401
     assert login(node, "wrong password").status_code == 401
     assert httpx.get(f"{node.root}/admin/api/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).is_success
@@ -83,7 +84,11 @@ def test_failed_logins_are_slowed_per_address(node_factory: NodeFactory) -> None
     throttled = login(node)  # even the right password waits now
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
     assert throttled.json()["error"]["type"] == "rate_limit_error"
-    assert httpx.get(f"{node.root}/admin/api/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).is_success
+    bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert httpx.get(f"{node.root}/admin/api/status", headers=bearer).status_code == 429
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10) as elsewhere:
+        assert elsewhere.post(f"{node.root}/admin/api/login", json={"password": PASSWORD}).status_code == 200
+        assert elsewhere.get(f"{node.root}/admin/api/status", headers=bearer).status_code == 200
 
 
 def test_keys_created_topped_up_and_disabled_move_money_with_ledger_rows(node_factory: NodeFactory) -> None:
@@ -199,3 +204,21 @@ def test_passwords_in_urls_and_secret_query_values_are_redacted() -> None:
     assert shown["database_url"] == "postgresql://node:[REDACTED]@db:5432/node"
     assert "region=eu" in shown["upstream_base_url"] and shown["nsec"] == "[REDACTED]" and shown["empty"] == ""
     assert shown["name"] == "node"
+
+
+def test_guessing_admin_tokens_through_the_api_is_slowed_too(node_factory: NodeFactory) -> None:
+    node = admin_node(node_factory)
+    for n in range(5):
+        guess = httpx.get(f"{node.root}/admin/api/status", headers={"Authorization": f"Bearer guess-{n}"}, timeout=10)
+        assert guess.status_code == 401
+    throttled = httpx.get(f"{node.root}/admin/api/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert throttled.status_code == 429 and throttled.headers["retry-after"]
+
+
+def test_a_short_admin_token_is_refused_at_start() -> None:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(_env_file=None, admin_token="short")
