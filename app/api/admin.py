@@ -55,6 +55,10 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
     )
 
 
+def clear_session_cookie(response: Response) -> None:
+    clear_session_cookie(response)
+
+
 @router.post("/login")
 async def login(
     request: Request, admin: AnyAdmin, body: Annotated[Login, Depends(json_body(Login, MAX_ADMIN_BODY))]
@@ -75,7 +79,7 @@ async def logout(
     if token:
         await admin.auth.logout(token)
     response = json_response({"ok": True})
-    response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
+    clear_session_cookie(response)
     return response
 
 

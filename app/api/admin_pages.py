@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin.errors import AdminUnauthorized, LoginThrottled
 from app.admin.service import Admin
-from app.api.admin import DAY_S, announcement, node_status, set_session_cookie
+from app.api.admin import DAY_S, announcement, clear_session_cookie, node_status, set_session_cookie
 from app.api.admin_deps import SESSION_COOKIE, AnyAdmin, client_address, require_same_origin
 from app.api.admin_plot import usage_chart
 from app.api.deps import NodeDep
@@ -59,9 +59,7 @@ async def dashboard(request: Request, node: NodeDep, admin: AnyAdmin) -> Respons
         await admin.auth.check(cookie, client_address(request))
     except (AdminUnauthorized, LoginThrottled) as refused:
         form = _login_form(node.settings.name, refused.message if cookie else "")
-        form.delete_cookie(
-            SESSION_COOKIE, path="/admin", httponly=True, samesite="strict"
-        )  # counted once, not per load
+        clear_session_cookie(form)  # counted once, not per load
         return form
     return _page(f"{node.settings.name} admin", await _dashboard(node, admin))
 
@@ -88,7 +86,7 @@ async def logout(request: Request, admin: AnyAdmin) -> Response:
     if token:
         await admin.auth.logout(token)
     response = RedirectResponse("/admin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
+    clear_session_cookie(response)
     return response
 
 
