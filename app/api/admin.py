@@ -56,7 +56,7 @@ def set_session_cookie(response: Response, request: Request, token: str, max_age
 
 
 def clear_session_cookie(response: Response) -> None:
-    clear_session_cookie(response)
+    response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
 
 
 @router.post("/login")
