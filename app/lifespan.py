@@ -23,6 +23,7 @@ from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
+from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
@@ -37,6 +38,7 @@ from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
+from app.treasury.records import OpKind
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamClient, UpstreamConfig
 
@@ -198,9 +200,11 @@ async def _start_payments(
     treasury = Treasury(db)
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
-    recovery = Recovery(treasury, mints, ownership)
+    foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
+    recovery = Recovery(treasury, mints, ownership, settlers={OpKind.FOREIGN: foreign})
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
-    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits)
+    swap_in = foreign if settings.foreign_mints == "swap" else None
+    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)
     lightning = Lightning(ledger, treasury, mints, ownership)
     stack.push_async_callback(lightning.close)
     _start_periodic(
