@@ -25,9 +25,11 @@ from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
 from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
+from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
+from app.payments.lightning_refunds import LightningRefunds
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.recovery import Recovery
+from app.payments.recovery import KindSettler, Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
 from app.pricing.catalog import PricingPolicy, parse_model_prices
@@ -201,7 +203,11 @@ async def _start_payments(
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
     foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
-    recovery = Recovery(treasury, mints, ownership, settlers={OpKind.FOREIGN: foreign})
+    settlers: dict[str, KindSettler] = {OpKind.FOREIGN: foreign}
+    recovery = Recovery(treasury, mints, ownership, settlers=settlers)
+    refunds = Refunds(treasury, mints, ownership, recovery)
+    lightning_refunds = LightningRefunds(treasury, mints, ownership, refunds, http)
+    settlers[f"{OpKind.REFUND}:{LIGHTNING_REFUND}"] = lightning_refunds
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
     swap_in = foreign if settings.foreign_mints == "swap" else None
     deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)
@@ -210,7 +216,7 @@ async def _start_payments(
     _start_periodic(
         stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(treasury, mints, ownership, recovery)), lightning
+    return Payments(ledger, deposits, refunds, lightning_refunds), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -16,7 +16,6 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 from app.cashu.client import MintClient
@@ -24,17 +23,15 @@ from app.cashu.errors import (
     CashuError,
     MintRejected,
     MintUnreachable,
-    ProofsPending,
     SwapFeesExceedAmount,
-    SwapOutcomeUnknown,
     TokenAlreadySpent,
     TokenZeroValue,
     UntrustedMint,
 )
 from app.cashu.keysets import choose_output_keyset, expand_proof_ids, fee_table, input_fee
-from app.cashu.messages import ProofState
 from app.cashu.outputs import OutputPlan, plan_outputs, proof_y, proofs_from_signatures, restored_proofs
 from app.cashu.tokens import Proof, Token, normalize_mint_url
+from app.payments.melting import Melted, MeltResult, melt_state, send_melt
 from app.payments.mints import TrustedMints
 from app.payments.plans import to_new_proofs
 from app.payments.recovery import DEFAULT_RETRIES, UNIT, RetryPolicy
@@ -48,15 +45,6 @@ SIZING_TRIES = 3  # a smaller amount has a smaller fee reserve: a second quote n
 
 class ForeignSwapFailed(CashuError):
     default_message = "the token's mint could not pay this node's mint; pay with a token of a mint this node accepts"
-
-
-class Melted(StrEnum):
-    PAID = "paid"  # the token's mint paid our invoice
-    OPEN = "open"  # pending, unknown or unreachable: ask again later
-    UNSPENT = "unspent"  # not melted: the inputs are unspent and the quote unpaid
-    NEVER_SENT = "never_sent"  # the first melt provably never reached the mint
-    REFUSED = "refused"  # a definite refusal: nothing was spent
-    SPENT_ELSEWHERE = "spent_elsewhere"  # the inputs are spent, not for our invoice
 
 
 # What the journal keeps of a swap that will never happen. A refused melt spent nothing: like one never sent, the
@@ -146,10 +134,11 @@ class ForeignSwaps:
         """The owner's melt right after journaling, then the mint at the trusted mint; the journal says the
         outcome. Returns the foreign mint's refusal when there was one (to show the depositor)."""
         plan = ForeignPlan.from_json(op.plan)
-        melted, refusal = await self._send_melt(plan, inputs, sent_before=False)
-        if melted is Melted.UNSPENT:  # no answer, and it did not happen: send it again now, the token is at hand
-            melted, refusal = await self._send_melt(plan, inputs, sent_before=True)
-        await self._after_melt(op, plan, melted)
+        sent = await self._send_melt(plan, inputs, sent_before=False)
+        if sent.melted is Melted.UNSPENT:  # no answer, and it did not happen: send it again now, the token is at hand
+            sent = await self._send_melt(plan, inputs, sent_before=True)
+        await self._after_melt(op, plan, sent.melted)
+        refusal = sent.refusal
         if refusal is not None and not isinstance(refusal, TokenAlreadySpent):
             return ForeignSwapFailed(f"the token's mint refused to pay this node's mint: {refusal.message}")
         return refusal
@@ -160,7 +149,7 @@ class ForeignSwaps:
         plan = ForeignPlan.from_json(op.plan)
         melted = await self._melt_state(plan)
         if melted is Melted.UNSPENT and inputs and tuple(proof_y(p) for p in inputs) == plan.input_ys:
-            melted, _ = await self._send_melt(plan, inputs, sent_before=True)
+            melted = (await self._send_melt(plan, inputs, sent_before=True)).melted
         await self._after_melt(op, plan, melted)
 
     async def _sized(self, trusted: MintClient, foreign: MintClient, token_sat: int, fee_in: int) -> ForeignPlan:
@@ -176,34 +165,12 @@ class ForeignSwaps:
             amount = token_sat - fee_in - melt.fee_reserve - max(melt.amount - amount, 0)
         raise ForeignSwapFailed("the token's mint asks more in Lightning fees than the token is worth")
 
-    async def _send_melt(
-        self, plan: ForeignPlan, inputs: Sequence[Proof], *, sent_before: bool
-    ) -> tuple[Melted, CashuError | None]:
+    async def _send_melt(self, plan: ForeignPlan, inputs: Sequence[Proof], *, sent_before: bool) -> MeltResult:
         client = self._client(plan.foreign_url)
-        try:
-            quote = await client.melt(plan.melt_quote, inputs)
-        except (SwapOutcomeUnknown, TokenAlreadySpent, ProofsPending):
-            return await self._melt_state(plan), None  # another copy of this melt may have done it
-        except MintUnreachable:
-            return (Melted.OPEN if sent_before else Melted.NEVER_SENT), None
-        except CashuError as refused:
-            found = await self._melt_state(plan)
-            return (found if found is not Melted.UNSPENT else Melted.REFUSED), refused
-        return (Melted.PAID if quote.paid else await self._melt_state(plan)), None
+        return await send_melt(client, plan.melt_quote, inputs, plan.input_ys, sent_before=sent_before)
 
     async def _melt_state(self, plan: ForeignPlan) -> Melted:
-        """From the token's mint: inputs first, then the quote (a melt in flight spends the inputs as it pays)."""
-        client = self._client(plan.foreign_url)
-        try:
-            states = {entry.state for entry in await client.checkstate(list(plan.input_ys))}
-            quote = await client.melt_quote_status(plan.melt_quote)
-        except (MintUnreachable, MintRejected):
-            return Melted.OPEN
-        if quote.paid:
-            return Melted.PAID
-        if quote.state == "PENDING" or ProofState.PENDING in states:
-            return Melted.OPEN
-        return Melted.SPENT_ELSEWHERE if ProofState.SPENT in states else Melted.UNSPENT
+        return (await melt_state(self._client(plan.foreign_url), plan.melt_quote, plan.input_ys)).melted
 
     async def _after_melt(self, op: Operation, plan: ForeignPlan, melted: Melted) -> None:
         if melted is Melted.PAID:

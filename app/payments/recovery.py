@@ -56,7 +56,7 @@ class Recovery:
         mints: TrustedMints,
         ownership: Ownership,
         policy: RetryPolicy = DEFAULT_RETRIES,
-        settlers: Mapping[OpKind, KindSettler] | None = None,
+        settlers: Mapping[str, KindSettler] | None = None,  # by kind, or "kind:purpose"
     ) -> None:
         self._treasury = treasury
         self._mints = mints
@@ -86,7 +86,7 @@ class Recovery:
             current = await self._reload(op.id)
             if current.state not in OPEN_STATES:
                 return current
-            settler = self._settlers.get(current.kind)
+            settler = self._settlers.get(f"{current.kind}:{current.purpose}") or self._settlers.get(current.kind)
             if settler is not None:
                 await settler.settle_owned(current, inputs)
                 return await self._reload(op.id)
