@@ -29,7 +29,7 @@ from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
 from app.payments.lightning_refunds import LightningRefunds
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.recovery import KindSettler, Recovery
+from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
 from app.pricing.catalog import PricingPolicy, parse_model_prices
@@ -203,11 +203,11 @@ async def _start_payments(
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
     foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
-    settlers: dict[str, KindSettler] = {OpKind.FOREIGN: foreign}
-    recovery = Recovery(treasury, mints, ownership, settlers=settlers)
+    recovery = Recovery(treasury, mints, ownership)
     refunds = Refunds(treasury, mints, ownership, recovery)
     lightning_refunds = LightningRefunds(treasury, mints, ownership, refunds, http)
-    settlers[f"{OpKind.REFUND}:{LIGHTNING_REFUND}"] = lightning_refunds
+    recovery.settle_with(OpKind.FOREIGN, foreign)
+    recovery.settle_with(OpKind.REFUND, lightning_refunds, LIGHTNING_REFUND)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
     swap_in = foreign if settings.foreign_mints == "swap" else None
     deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)

@@ -8,7 +8,7 @@ unresolved is tried again with backoff and, after a cap, parked for the operator
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -56,13 +56,16 @@ class Recovery:
         mints: TrustedMints,
         ownership: Ownership,
         policy: RetryPolicy = DEFAULT_RETRIES,
-        settlers: Mapping[str, KindSettler] | None = None,  # by kind, or "kind:purpose"
     ) -> None:
         self._treasury = treasury
         self._mints = mints
         self._ownership = ownership
         self._policy = policy
-        self._settlers = dict(settlers or {})
+        self._settlers: dict[str, KindSettler] = {}
+
+    def settle_with(self, kind: OpKind, settler: KindSettler, purpose: str | None = None) -> None:
+        """Operations of `kind` (and `purpose`, if given) are settled by `settler` rather than as swaps."""
+        self._settlers[kind if purpose is None else f"{kind}:{purpose}"] = settler
 
     async def recover_open(self) -> int:
         """One sweep over the swaps whose next try is due, by one process per database; returns how many were
