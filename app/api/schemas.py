@@ -80,6 +80,9 @@ class InvoiceReply(BaseModel):
     balance: int | None = Field(None, description="msat, once paid and credited")
     msats: int | None = None
     api_key: str | None = Field(None, description="the new key, once a `create` invoice is paid")
+    payment_hash: str | None = None
+    created_at: int | None = None
+    paid_at: int | None = Field(None, description="when the node found the invoice paid and credited it")
 
 
 class ModelPricing(BaseModel):
