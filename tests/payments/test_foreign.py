@@ -8,7 +8,7 @@ import httpx
 from app.cashu.tokens import decode_token, normalize_mint_url
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
-from tests.payments.helpers import books, create, error_code, info, topup
+from tests.payments.helpers import books, create, error_code, info, topup, verified
 from tests.payments.test_deposits import proof_states
 from tests.payments.test_xcashu import CHAT, paid_chat
 
@@ -32,6 +32,8 @@ def test_create_with_a_foreign_token_credits_what_the_trusted_mint_issued(
     report = books(node)
     assert report.reconciles and report.deposited_msat == CREDITED_MSAT
     assert [(h.mint_url, h.held_sat) for h in report.mints] == [(normalize_mint_url(mint.url), 97)]
+    checked = verified(node)  # the token spent at its own mint, the 97 sat held unspent at ours
+    assert checked.differences == [] and checked.proofs_checked > 0
 
 
 def test_topup_with_a_foreign_token(node_factory: NodeFactory, mint: RunningMint, mint_fee: RunningMint) -> None:

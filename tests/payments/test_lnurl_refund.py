@@ -8,7 +8,7 @@ import httpx
 from tests.fixtures.lnurl import LnurlService
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
-from tests.payments.helpers import auth, books, create, error_code, info
+from tests.payments.helpers import auth, books, create, error_code, info, verified
 
 
 def refund_to(node: RunningNode, key: str, address: str, *, alias: bool = False) -> httpx.Response:
@@ -34,6 +34,7 @@ def test_the_balance_is_paid_to_the_address_less_the_fees_and_the_unused_reserve
     assert info(node, key)["balance"] == 1_000
     report = books(node)
     assert report.reconciles and report.refunded_msat == 99_000 and report.open_operations == 0
+    assert verified(node).differences == []  # the melted proofs spent, the fee change held unspent
 
 
 def test_a_balance_below_the_fees_is_refused_and_kept(
@@ -55,11 +56,13 @@ def test_an_address_that_gives_no_invoice_keeps_the_balance(
     key = create(node, asyncio.run(mint.make_token(10))).json()["api_key"]
 
     unknown = refund_to(node, key, lnurl_service.address("nobody"))
+    greedy = refund_to(node, key, lnurl_service.address("greedy"))
     malformed = refund_to(node, key, "not an address")
     nowhere = refund_to(node, key, "alice@127.0.0.1:9")
 
     assert (unknown.status_code, error_code(unknown)) == (502, "lightning_address_failed")
     assert unknown.json()["error"]["type"] == "payment_error"
+    assert (greedy.status_code, error_code(greedy)) == (502, "lightning_address_failed")
     assert (malformed.status_code, error_code(malformed)) == (400, "invalid_lightning_address")
     assert (nowhere.status_code, error_code(nowhere)) == (502, "lightning_address_failed")
     assert info(node, key)["balance"] == 10_000
