@@ -88,7 +88,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     # routstr-sdk reads this code as "pay with a token from another mint"
     cashu.UntrustedMint: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
     InvalidLightningAddress: Shown(400, INVALID, "invalid_lightning_address"),
-    LightningAddressFailed: Shown(502, "payment_error", "lightning_address_failed"),
+    LightningAddressFailed: Shown(400, "payment_error", "lightning_address_failed"),  # the address given fails
     ForeignSwapFailed: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
     cashu.SwapFeesExceedAmount: Shown(422, "mint_error", "cashu_token_swap_fees_exceed_amount"),
     cashu.MintUnreachable: Shown(503, "mint_unreachable", "cashu_mint_unreachable"),

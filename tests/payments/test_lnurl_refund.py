@@ -60,10 +60,10 @@ def test_an_address_that_gives_no_invoice_keeps_the_balance(
     malformed = refund_to(node, key, "not an address")
     nowhere = refund_to(node, key, "alice@127.0.0.1:9")
 
-    assert (unknown.status_code, error_code(unknown)) == (502, "lightning_address_failed")
+    assert (unknown.status_code, error_code(unknown)) == (400, "lightning_address_failed")
     assert unknown.json()["error"]["type"] == "payment_error"
-    assert (greedy.status_code, error_code(greedy)) == (502, "lightning_address_failed")
+    assert (greedy.status_code, error_code(greedy)) == (400, "lightning_address_failed")
     assert (malformed.status_code, error_code(malformed)) == (400, "invalid_lightning_address")
-    assert (nowhere.status_code, error_code(nowhere)) == (502, "lightning_address_failed")
+    assert (nowhere.status_code, error_code(nowhere)) == (400, "lightning_address_failed")
     assert info(node, key)["balance"] == 10_000
     assert books(node).reconciles
