@@ -2,6 +2,7 @@
 a process started afterwards on the same database settles it from the mints' word, the token is credited once,
 and posting it again changes nothing. Real FakeWallet mints, both databases."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -129,3 +130,19 @@ async def test_a_melt_answer_lost_on_the_way_is_settled_at_once(
         assert deposit.credited_msat == CREDITED_MSAT
         assert await proof_states(mint_fee, token) == {"SPENT"}
         assert (await books(node.db)).reconciles
+
+
+async def test_two_processes_given_the_same_token_at_once_credit_it_once(
+    database_url: str, mint: RunningMint, mint_fee: RunningMint
+) -> None:
+    token = await mint_fee.make_token(100)
+
+    async with process(database_url, mint.url) as one, process(database_url, mint.url) as two:
+        first, second = await asyncio.gather(
+            one.deposits.deposit(token, Purpose.CREATE), two.deposits.deposit(token, Purpose.CREATE)
+        )
+
+        assert first.account.id == second.account.id
+        assert sorted([first.credited_msat, second.credited_msat]) == [0, CREDITED_MSAT]
+        report = await books(one.db)
+        assert report.reconciles and report.deposited_msat == CREDITED_MSAT
