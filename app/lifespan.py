@@ -25,7 +25,10 @@ from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
+from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
+from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
+from app.payments.lightning_refunds import LightningRefunds
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
@@ -39,6 +42,7 @@ from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
+from app.treasury.records import OpKind
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamClient, UpstreamConfig
 
@@ -209,15 +213,21 @@ async def _start_payments(
     treasury = Treasury(db)
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
+    foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
     recovery = Recovery(treasury, mints, ownership)
+    refunds = Refunds(treasury, mints, ownership, recovery)
+    lightning_refunds = LightningRefunds(treasury, mints, ownership, refunds, http)
+    recovery.settle_with(OpKind.FOREIGN, foreign)
+    recovery.settle_with(OpKind.REFUND, lightning_refunds, LIGHTNING_REFUND)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
-    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits)
+    swap_in = foreign if settings.foreign_mints == "swap" else None
+    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)
     lightning = Lightning(ledger, treasury, mints, ownership)
     stack.push_async_callback(lightning.close)
     _start_periodic(
         stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(treasury, mints, ownership, recovery)), lightning
+    return Payments(ledger, deposits, refunds, lightning_refunds), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     mint_timeout_s: float = 15.0
     max_token_sat: int = Field(default=1_000_000, gt=0)  # the most one deposited token may be worth
     max_token_proofs: int = Field(default=256, gt=0)  # the most proofs one deposited token may carry
+    foreign_mints: Literal["swap", "refuse"] = "swap"  # tokens of other mints: melted into the first trusted one
 
     # nostr
     nsec: SecretStr = SecretStr("")

@@ -32,6 +32,8 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
+from app.payments.foreign import ForeignSwapFailed
+from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
 from app.payments.refunds import WalletShort
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
@@ -87,6 +89,9 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.TokenZeroValue: Shown(400, "cashu_error", "cashu_token_zero_value"),
     # routstr-sdk reads this code as "pay with a token from another mint"
     cashu.UntrustedMint: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
+    InvalidLightningAddress: Shown(400, INVALID, "invalid_lightning_address"),
+    LightningAddressFailed: Shown(400, "payment_error", "lightning_address_failed"),  # the address given fails
+    ForeignSwapFailed: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
     cashu.SwapFeesExceedAmount: Shown(422, "mint_error", "cashu_token_swap_fees_exceed_amount"),
     cashu.MintUnreachable: Shown(503, "mint_unreachable", "cashu_mint_unreachable"),
     cashu.SwapOutcomeUnknown: Shown(503, "mint_unreachable", "cashu_mint_unreachable"),
