@@ -213,10 +213,14 @@ async def _start_payments(
     treasury = Treasury(db)
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
-    foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
+    foreign = ForeignSwaps(
+        treasury, mints, allow_private=settings.allow_private_urls
+    )  # settles journaled foreign swaps also when new ones are refused
     recovery = Recovery(treasury, mints, ownership)
     refunds = Refunds(treasury, mints, ownership, recovery)
-    lightning_refunds = LightningRefunds(treasury, mints, ownership, refunds, http)
+    lightning_refunds = LightningRefunds(
+        treasury, mints, ownership, refunds, http, allow_private=settings.allow_private_urls
+    )
     recovery.settle_with(OpKind.FOREIGN, foreign)
     recovery.settle_with(OpKind.REFUND, lightning_refunds, LIGHTNING_REFUND)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)

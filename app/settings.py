@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     max_token_sat: int = Field(default=1_000_000, gt=0)  # the most one deposited token may be worth
     max_token_proofs: int = Field(default=256, gt=0)  # the most proofs one deposited token may carry
     foreign_mints: Literal["swap", "refuse"] = "swap"  # tokens of other mints: melted into the first trusted one
+    # URLs users choose (a token's mint, a Lightning address): loopback and private hosts only when the operator says so
+    allow_private_urls: bool = False
 
     # nostr
     nsec: SecretStr = SecretStr("")

@@ -33,6 +33,7 @@ from app.cashu.outputs import OutputPlan, plan_outputs, proof_y, proofs_from_sig
 from app.cashu.tokens import Proof, Token, normalize_mint_url
 from app.payments.melting import Melted, MeltResult, melt_state, send_melt
 from app.payments.mints import TrustedMints
+from app.payments.outbound import outbound_url_refusal
 from app.payments.plans import to_new_proofs
 from app.payments.recovery import DEFAULT_RETRIES, UNIT, RetryPolicy
 from app.treasury.records import Operation
@@ -106,16 +107,32 @@ class PlannedSwapIn:
     trusted_url: str  # normalised: where the proofs land
 
 
+def check_foreign_mint_url(url: str, *, allow_private: bool) -> None:
+    """A token chooses the mint the node calls: see app.payments.outbound."""
+    refusal = outbound_url_refusal(url, allow_private=allow_private)
+    if refusal is not None:
+        raise ForeignSwapFailed(f"the token's mint is not called by this node: {refusal}")
+
+
 class ForeignSwaps:
-    def __init__(self, treasury: Treasury, mints: TrustedMints, *, policy: RetryPolicy = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self,
+        treasury: Treasury,
+        mints: TrustedMints,
+        *,
+        policy: RetryPolicy = DEFAULT_RETRIES,
+        allow_private: bool = False,
+    ) -> None:
         self._treasury = treasury
         self._mints = mints
         self._policy = policy
+        self._allow_private = allow_private
 
     async def plan(self, token: Token) -> PlannedSwapIn:
         """Quotes at both mints sized so that the token pays the invoice and its fees; nothing is spent."""
         if token.amount <= 0:
             raise TokenZeroValue()
+        check_foreign_mint_url(normalize_mint_url(token.mint), allow_private=self._allow_private)
         trusted, foreign = self._first_trusted(), self._client(normalize_mint_url(token.mint))
         try:
             keysets = await foreign.keysets()

@@ -148,7 +148,9 @@ class LightningRefunds:
         http: httpx.AsyncClient,
         *,
         policy: RetryPolicy = DEFAULT_RETRIES,
+        allow_private: bool = False,
     ) -> None:
+        self._allow_private = allow_private
         self._treasury = treasury
         self._mints = mints
         self._ownership = ownership
@@ -198,7 +200,9 @@ class LightningRefunds:
 
     async def _quote(self, client: MintClient, address: str, amount_sat: int) -> _Quoted:
         """The address's invoice for `amount_sat` and the mint's melt quote for it."""
-        bolt11 = await invoice_for_address(self._http, address, sat_to_msat(amount_sat))
+        bolt11 = await invoice_for_address(
+            self._http, address, sat_to_msat(amount_sat), allow_private=self._allow_private
+        )
         quote = await client.melt_quote(bolt11, UNIT)
         return _Quoted(bolt11, quote.quote, quote.amount, quote.fee_reserve, address)
 

@@ -2,7 +2,8 @@
 GET https://host/.well-known/lnurlp/user -> {"tag": "payRequest", "callback", "minSendable", "maxSendable"} ->
 GET callback?amount=<msat> -> {"pr": bolt11}. The invoice must ask exactly the amount requested.
 
-Plain http only for a loopback host (127.0.0.1, ::1, localhost): a node talking to a service on its own machine."""
+Plain http only for a loopback host (127.0.0.1, ::1, localhost), and loopback or private hosts only when the operator
+allows them (ALLOW_PRIVATE_URLS): the address is the user's choice (app.payments.outbound)."""
 
 import re
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 
 from app.errors import BadRequest, NodeError
+from app.payments.outbound import outbound_url_refusal
 
 LNURL_TIMEOUT_S = 10.0
 _USER = re.compile(r"^[a-z0-9._+-]+$")
@@ -38,9 +40,12 @@ def lnurlp_url(address: str) -> str:
     return f"{scheme}://{host}/.well-known/lnurlp/{user}"
 
 
-async def invoice_for_address(http: httpx.AsyncClient, address: str, amount_msat: int) -> str:
-    """A bolt11 invoice of exactly `amount_msat` from the address's LNURL-pay service."""
-    pay_request = await _get_json(http, lnurlp_url(address), {})
+async def invoice_for_address(
+    http: httpx.AsyncClient, address: str, amount_msat: int, *, allow_private: bool = False
+) -> str:
+    """A bolt11 invoice of exactly `amount_msat` from the address's LNURL-pay service. The address and the callback
+    it gives are chosen by the user: they are called only where app.payments.outbound allows."""
+    pay_request = await _get_json(http, lnurlp_url(address), {}, allow_private)
     if pay_request.get("tag") != "payRequest" or not isinstance(pay_request.get("callback"), str):
         raise LightningAddressFailed("the Lightning address is not an LNURL-pay service")
     low, high = _sendable(pay_request)
@@ -48,7 +53,7 @@ async def invoice_for_address(http: httpx.AsyncClient, address: str, amount_msat
         raise LightningAddressFailed(
             f"the Lightning address takes {low} to {high} msat, not {amount_msat}", min_msat=low, max_msat=high
         )
-    answer = await _get_json(http, pay_request["callback"], {"amount": str(amount_msat)})
+    answer = await _get_json(http, pay_request["callback"], {"amount": str(amount_msat)}, allow_private)
     invoice = answer.get("pr")
     if not isinstance(invoice, str) or bolt11_amount_msat(invoice) != amount_msat:
         raise LightningAddressFailed("the Lightning address gave no invoice for the amount asked")
@@ -67,9 +72,10 @@ def bolt11_amount_msat(bolt11: str) -> int | None:
     return value * _MSAT_PER_UNIT[multiplier]
 
 
-async def _get_json(http: httpx.AsyncClient, url: str, params: dict[str, str]) -> dict[str, Any]:
-    if not url.startswith(("https://", "http://")):
-        raise LightningAddressFailed("the Lightning address's callback is not a web address")
+async def _get_json(http: httpx.AsyncClient, url: str, params: dict[str, str], allow_private: bool) -> dict[str, Any]:
+    refusal = outbound_url_refusal(url, allow_private=allow_private)
+    if refusal is not None:
+        raise LightningAddressFailed(f"the Lightning address's service is not called by this node: {refusal}")
     try:
         response = await http.get(url, params=params, timeout=LNURL_TIMEOUT_S, follow_redirects=False)
         data = response.json()

@@ -4,8 +4,10 @@ Lightning, both FakeWallet mints: melted at their mint into an invoice of ours, 
 import asyncio
 
 import httpx
+import pytest
 
 from app.cashu.tokens import decode_token, normalize_mint_url
+from app.payments.foreign import ForeignSwapFailed, check_foreign_mint_url
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
 from tests.payments.helpers import books, create, error_code, info, topup, verified
@@ -111,3 +113,45 @@ def test_a_foreign_token_worth_less_than_the_lightning_fees_is_refused_untouched
     assert (refused.status_code, error_code(refused)) == (422, "cashu_token_swap_fees_exceed_amount")
     assert asyncio.run(proof_states(mint_fee, token)) == {"UNSPENT"}
     assert books(node).deposited_msat == 0
+
+
+def test_by_default_a_token_cannot_make_the_node_call_a_private_address(
+    node_factory: NodeFactory, mint: RunningMint, mint_fee: RunningMint
+) -> None:
+    node = node_factory(cashu_mints=[mint.url], allow_private_urls=False)  # the production default
+    token = asyncio.run(mint_fee.make_token(TOKEN_SAT))  # its mint is on 127.0.0.1
+
+    refused = create(node, token)
+
+    assert (refused.status_code, error_code(refused)) == (422, "cashu_foreign_mint_swap_failed")
+    assert "private" in refused.json()["error"]["message"]
+    assert asyncio.run(proof_states(mint_fee, token)) == {"UNSPENT"}
+    assert books(node).deposited_msat == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:3338",
+        "http://localhost:3338",
+        "https://10.1.2.3",
+        "https://169.254.169.254",  # a cloud's metadata service
+        "https://[::1]:3338",
+        "https://[fd00::1]",
+        "http://mint.example.com",  # plain http to a public host: the token would travel in the clear
+        "ftp://mint.example.com",
+    ],
+)
+def test_foreign_mint_urls_a_token_may_not_name(url: str) -> None:
+    with pytest.raises(ForeignSwapFailed):
+        check_foreign_mint_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["https://mint.example.com", "https://8.8.8.8:3338/cashu", "http://abcdef.onion"])
+def test_foreign_mint_urls_a_token_may_name(url: str) -> None:
+    check_foreign_mint_url(url, allow_private=False)
+
+
+def test_private_foreign_mints_when_the_operator_allows_them() -> None:
+    check_foreign_mint_url("http://127.0.0.1:3338", allow_private=True)
+    check_foreign_mint_url("http://192.168.1.20:3338", allow_private=True)

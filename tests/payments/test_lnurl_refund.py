@@ -67,3 +67,17 @@ def test_an_address_that_gives_no_invoice_keeps_the_balance(
     assert (nowhere.status_code, error_code(nowhere)) == (400, "lightning_address_failed")
     assert info(node, key)["balance"] == 10_000
     assert books(node).reconciles
+
+
+def test_by_default_an_address_cannot_make_the_node_call_a_private_host(
+    node_factory: NodeFactory, mint: RunningMint, lnurl_service: LnurlService
+) -> None:
+    node = node_factory(cashu_mints=[mint.url], allow_private_urls=False)  # the production default
+    key = create(node, asyncio.run(mint.make_token(10))).json()["api_key"]
+
+    refused = refund_to(node, key, lnurl_service.address())  # the service is on 127.0.0.1
+
+    assert (refused.status_code, error_code(refused)) == (400, "lightning_address_failed")
+    assert "private or loopback" in refused.json()["error"]["message"]
+    assert lnurl_service.quotes == []  # never asked for an invoice
+    assert info(node, key)["balance"] == 10_000
