@@ -7,14 +7,13 @@ from contextlib import aclosing
 from typing import NoReturn
 
 from app.errors import NodeError
-from app.pricing.prices import Usage
 from app.proxy.calls import LlmCall
-from app.proxy.metering import SseMeter
+from app.proxy.metering import Metered, SseMeter
 from app.upstream.client import UpstreamReply
 
 log = logging.getLogger(__name__)
 
-Settle = Callable[[Usage | None], Awaitable[None]]
+Settle = Callable[[Metered | None], Awaitable[None]]
 
 
 class ReplyOverBudget(NodeError):
@@ -62,4 +61,4 @@ class MeteredStream:
             return
         self._finished = True
         self._reply.close()
-        await self._settle(self._call.max_usage() if self._cut_off else self._meter.metered_usage())
+        await self._settle(Metered(self._call.max_usage()) if self._cut_off else await self._meter.metered())

@@ -1,0 +1,84 @@
+"""Server-sent events as the WHATWG spec frames them, read incrementally from a byte stream cut anywhere.
+
+`SseFramer` finds where events end (a blank line after LF, CRLF or lone-CR line ends) and hands back each whole event
+as the very bytes that came, so they can be passed on unchanged; `event_fields` reads one event's `event:` name and
+its `data:` lines joined by LF (comments and other fields are skipped). Events are split on blank lines only, never
+inside their JSON, so a chunk boundary can fall anywhere."""
+
+import re
+from dataclasses import dataclass
+
+_LF_BOUNDARY = b"\n\n"
+# One line end followed by an empty line; a lone CR is a line end only when no LF follows it.
+_BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass(slots=True)
+class SseFramer:
+    """Whole events out of a byte stream; a torn event waits for the rest of its bytes."""
+
+    pending: bytes = b""
+
+    def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
+        """(the bytes of the whole events now complete, those events one by one, each with its terminator)."""
+        data = self.pending + chunk if self.pending else chunk
+        if b"\r" not in data:
+            return self._split_lf(data)
+        return self._split_any(data)
+
+    def _split_lf(self, data: bytes) -> tuple[bytes, list[bytes]]:
+        end = data.rfind(_LF_BOUNDARY)
+        if end < 0:
+            self.pending = data
+            return b"", []
+        self.pending = data[end + 2 :]
+        events = data[:end].split(_LF_BOUNDARY)
+        return data[: end + 2], [event + _LF_BOUNDARY for event in events]
+
+    def _split_any(self, data: bytes) -> tuple[bytes, list[bytes]]:
+        # A CR at the very end may be the first half of a CRLF: it is judged with the next chunk.
+        searched = data[:-1] if data.endswith(b"\r") else data
+        events: list[bytes] = []
+        start = 0
+        for boundary in _BOUNDARY.finditer(searched):
+            events.append(data[start : boundary.end()])
+            start = boundary.end()
+        self.pending = data[start:]
+        return data[:start], events
+
+    def flush(self) -> bytes:
+        """What is left when the stream ends: an event the upstream did not close with a blank line, or nothing."""
+        tail, self.pending = self.pending, b""
+        return tail if tail.strip() else b""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFields:
+    name: bytes  # the `event:` field, empty when absent (a "message" event)
+    data: bytes | None  # `data:` lines joined by LF; None when the event has none (comments only, or blank)
+
+
+NO_FIELDS = EventFields(b"", None)
+
+
+def event_fields(event: bytes) -> EventFields:
+    """The `event:` name and the `data:` payload of one whole event; comments and `id:`/`retry:` are skipped."""
+    lines = _LINE_END.split(event) if b"\r" in event else event.split(b"\n")
+    name = b""
+    data: list[bytes] = []
+    for line in lines:
+        if not line or line[0] == 0x3A:  # blank, or a ":" comment
+            continue
+        field, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            data.append(value)
+        elif field == b"event":
+            name = value
+    return EventFields(name, b"\n".join(data) if data else None)
+
+
+def event_data(event: bytes) -> bytes | None:
+    return event_fields(event).data
