@@ -100,7 +100,7 @@ async def _prompt_tokens(call: LlmCall) -> int:
 
 # A usage object that is not null: the only events worth decoding for usage. Generous on purpose (a word "usage"
 # in generated text matches too and merely costs a decode); `"usage": null` on every OpenAI chunk does not.
-_MAY_CARRY_USAGE = re.compile(rb'"usage"\s*:\s*(?!null)')
+_MAY_CARRY_USAGE = re.compile(rb'"usage"\s*+:\s*+(?!null)')
 
 
 class SseMeter:
