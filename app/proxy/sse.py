@@ -59,9 +59,6 @@ class EventFields:
     data: bytes | None  # `data:` lines joined by LF; None when the event has none (comments only, or blank)
 
 
-NO_FIELDS = EventFields(b"", None)
-
-
 def event_fields(event: bytes) -> EventFields:
     """The `event:` name and the `data:` payload of one whole event; comments and `id:`/`retry:` are skipped."""
     lines = _LINE_END.split(event) if b"\r" in event else event.split(b"\n")

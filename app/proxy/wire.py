@@ -28,9 +28,6 @@ class WireFormat:
     # The raw bytes of every string value under those keys: never fewer than the characters counted (escapes and
     # UTF-8 only shrink when decoded), so a cheap upper bound that spares parsing each event.
     text_values: re.Pattern[bytes]
-    # Whether the stream's usage comes in an event of its own that the node asked for (OpenAI's `include_usage`)
-    # and hides unless the client asked too.
-    usage_event_is_requested: bool = False
 
 
 def chat_text(payload: Any) -> str:
@@ -105,7 +102,6 @@ CHAT_WIRE = WireFormat(
     event_text=chat_text,
     text_markers=(b'"content"', b'"text"', b'"arguments"', b'"reasoning'),
     text_values=re.compile(rb'"(?:content|text|arguments|reasoning|reasoning_content)"\s*:\s*"((?:[^"\\]|\\.)*)"'),
-    usage_event_is_requested=True,
 )
 # In a Responses stream the `*.done` events and the final event repeat the text already sent as deltas: only the
 # deltas are counted.
