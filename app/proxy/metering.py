@@ -136,7 +136,7 @@ class SseMeter:
         kept = self._within_budget(events, len(complete))
         if len(kept) == len(events):
             return complete
-        return b"".join(kept)
+        return self._framer.whole(kept)
 
     def _within_budget(self, events: list[bytes], size: int) -> list[bytes]:
         """The events to deliver: all that are observed and kept, up to the one that outgrows the budget."""
@@ -157,9 +157,9 @@ class SseMeter:
         tail = self._framer.flush()
         if not tail:
             return b""
-        tail = tail.rstrip(b"\r\n") + b"\n\n"
+        tail = tail.rstrip(b"\r\n")
         kept = self._within_budget([tail], len(tail))
-        return kept[0] if kept else b""
+        return kept[0] + b"\n\n" if kept else b""
 
     def _cannot_outgrow(self, events: int, size: int) -> bool:
         """True when `events` more events of `size` bytes in all stay within the budget whatever they hold."""
@@ -189,7 +189,7 @@ class SseMeter:
         if any(marker in event for marker in self._wire.text_markers):
             self._texts.append(event)
             self._text_bytes += len(event)
-        if b'"usage"' not in event or _MAY_CARRY_USAGE.search(event) is None:
+        if _MAY_CARRY_USAGE.search(event) is None:
             return True
         payload = _payload_of(event)
         reported = self._wire.reported(payload)

@@ -14,27 +14,30 @@ _BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(slots=True)
 class SseFramer:
-    """Whole events out of a byte stream; a torn event waits for the rest of its bytes."""
+    """Whole events out of a byte stream; a torn event waits for the rest of its bytes.
 
-    pending: bytes = b""
+    `feed` returns the bytes of the events now complete and the events one by one. When the data held only LF line
+    ends (`lf_only`, the common case, split without copying line ends around) each event is given without its
+    closing blank line, which is then `\\n\\n`; otherwise each comes with its own, as it came."""
+
+    __slots__ = ("lf_only", "pending")
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.lf_only = True
 
     def feed(self, chunk: bytes) -> tuple[bytes, list[bytes]]:
-        """(the bytes of the whole events now complete, those events one by one, each with its terminator)."""
         data = self.pending + chunk if self.pending else chunk
-        if b"\r" not in data:
-            return self._split_lf(data)
+        self.lf_only = b"\r" not in data
+        if self.lf_only:
+            end = data.rfind(_LF_BOUNDARY)
+            if end < 0:
+                self.pending = data
+                return b"", []
+            self.pending = data[end + 2 :]
+            return data[: end + 2], data[:end].split(_LF_BOUNDARY)
         return self._split_any(data)
-
-    def _split_lf(self, data: bytes) -> tuple[bytes, list[bytes]]:
-        end = data.rfind(_LF_BOUNDARY)
-        if end < 0:
-            self.pending = data
-            return b"", []
-        self.pending = data[end + 2 :]
-        events = data[:end].split(_LF_BOUNDARY)
-        return data[: end + 2], [event + _LF_BOUNDARY for event in events]
 
     def _split_any(self, data: bytes) -> tuple[bytes, list[bytes]]:
         # A CR at the very end may be the first half of a CRLF: it is judged with the next chunk.
@@ -46,6 +49,10 @@ class SseFramer:
             start = boundary.end()
         self.pending = data[start:]
         return data[:start], events
+
+    def whole(self, events: list[bytes]) -> bytes:
+        """Some of the events the last `feed` returned, as the bytes that came."""
+        return b"".join(event + _LF_BOUNDARY for event in events) if self.lf_only else b"".join(events)
 
     def flush(self) -> bytes:
         """What is left when the stream ends: an event the upstream did not close with a blank line, or nothing."""

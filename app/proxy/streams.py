@@ -7,7 +7,7 @@ from contextlib import aclosing
 from typing import NoReturn
 
 from app.errors import NodeError
-from app.proxy.calls import LlmCall
+from app.proxy.calls import Endpoint, LlmCall
 from app.proxy.metering import Metered, SseMeter
 from app.upstream.client import UpstreamReply
 
@@ -28,6 +28,10 @@ class MeteredStream:
         self._settle = settle
         self._cut_off = False
         self._finished = False
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._call.endpoint
 
     async def body(self) -> AsyncIterator[bytes]:
         """The events as they come; an upstream failure mid-stream is raised (as a NodeError) after settling."""

@@ -106,3 +106,19 @@ def test_an_unknown_key_gets_anthropics_error_type_beside_openais_envelope(node_
 
     assert refused.status_code == 401
     assert refused.json()["type"] == "error" and refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_an_upstream_gone_mid_stream_ends_with_anthropics_error_event_and_charges_what_came(
+    node_factory: NodeFactory,
+) -> None:
+    node = node_factory()
+    key = create_key(node, 100_000)
+    reply = _post(node, key, _message(stream=True, standin={"drop_after": 3}))
+
+    assert reply.status_code == 200
+    last = reply.text.strip().split("\n\n")[-1]
+    assert last.startswith("event: error\ndata: ")
+    error = orjson.loads(last.split("data: ", 1)[1])
+    assert error["type"] == "error" and error["error"]["code"] == "upstream_dropped"
+    # message_start's 5 input tokens; three deltas reached the node, counted as 3 completion tokens
+    assert _settled(node, key) == {"balance_msat": 100_000 - _cost(5, 3), "reserved_msat": 0}
