@@ -198,5 +198,4 @@ class MessageRequest(BaseModel):
     model: str
     messages: list[dict[str, Any]]
     max_tokens: int = Field(ge=1, description="required, as Anthropic requires it; the reservation covers it")
-    system: str | list[dict[str, Any]] | None = None
     stream: bool = False
