@@ -2,6 +2,7 @@
 on both databases: each request is charged exactly the usage the recording reports, no more, no less."""
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -82,3 +83,21 @@ def test_every_recorded_format_is_charged_exactly_its_usage(
             path, body = _request(name, stream, usage, chunk_bytes=7)
             assert _charged(node, key, path, body) == _cost_msat(*usage), (name, "7-byte chunks")
     assert books(node).reconciles
+
+
+def test_openrouters_cost_is_recorded_with_the_request_id_and_not_charged(
+    node_factory: NodeFactory, mint: RunningMint, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = node_factory(cashu_mints=[mint.url])
+    key = _funded_key(node, mint, 5)
+    path, body = _request("openrouter", False, (100, 20), chunk_bytes=None)
+    with caplog.at_level(logging.INFO, logger="app.proxy.service"):
+        reply = httpx.post(node.url + path, json=body, headers=auth(key), timeout=30)
+
+    assert reply.status_code == 200 and int(reply.headers["x-routstr-cost-msats"]) == _cost_msat(100, 20)
+    recorded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("metering.metered")]
+    request_id = reply.headers["x-routstr-request-id"]
+    assert recorded == [
+        f"metering.metered: request_id={request_id} prompt_tokens=100 completion_tokens=20 counted=False "
+        f"upstream_cost_usd={100 * 0.15e-6 + 20 * 0.6e-6!r}"
+    ]
