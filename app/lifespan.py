@@ -10,6 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from app import __version__
+from app.admin.auth import AdminAuth
+from app.admin.service import Admin
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.files import secure_storage
@@ -155,6 +157,15 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     payments, lightning = await _start_payments(settings, ledger, db, leases, stack)
     node = Node(
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
+    )
+    node.admin = Admin(
+        db,
+        ledger,
+        AdminAuth(
+            db,
+            admin_token=settings.admin_token.get_secret_value(),
+            session_ttl_s=settings.admin_session_ttl_s,
+        ),
     )
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)

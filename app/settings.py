@@ -19,6 +19,7 @@ from app.pricing.catalog import InvalidPriceConfig, parse_model_prices
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
 CommaList = Annotated[list[str], NoDecode]
+ADMIN_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -99,6 +100,10 @@ class Settings(BaseSettings):
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
 
+    # admin API and dashboard (/admin): a password set with `python -m app admin set-password`, and/or this token
+    admin_token: SecretStr = SecretStr("")
+    admin_session_ttl_s: int = Field(default=12 * 3600, gt=0)  # a login lasts this long
+
     @field_validator("cashu_mints", "relays", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -139,6 +144,13 @@ class Settings(BaseSettings):
             raise ValueError(str(exc).removeprefix("MODEL_PRICES ")) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ValueError(f"needs at least {ADMIN_TOKEN_MIN_LENGTH} characters (it opens the admin API)")
         return value
 
     @field_validator("nsec")

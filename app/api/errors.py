@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from app.admin import errors as admin
+from app.api.redaction import redact_path, route_words
 from app.cashu import errors as cashu
 from app.errors import (
     BadRequest,
@@ -94,6 +96,10 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.BadMintSignature: Shown(502, "mint_error", "cashu_mint_bad_signature"),
     InvalidNostrKey: Shown(500, "api_error", "invalid_nostr_key"),
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
+    admin.AdminUnauthorized: Shown(401, INVALID, "admin_unauthorized"),
+    admin.AdminNotConfigured: Shown(401, INVALID, "admin_not_configured"),
+    admin.LoginThrottled: Shown(429, "rate_limit_error", "rate_limit_exceeded"),
+    admin.CrossOriginRefused: Shown(403, INVALID, "cross_origin_refused"),
 }
 
 
@@ -137,7 +143,17 @@ def status_of(error: NodeError) -> int:
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
+    _remember(request, status_of(exc), shown_as(exc).code)
     return _json(error_body(exc, request_id_of(request)), status_of(exc), exc.headers or None)
+
+
+def _remember(request: Request, status: int, code: str) -> None:
+    """For the admin dashboard's recent errors: the route's template, never the path's own values."""
+    node = getattr(request.app.state, "node", None)
+    if node is not None and node.admin is not None:
+        route = getattr(request.scope.get("route"), "path", None)
+        route = route or redact_path(request.url.path, route_words(request.app.routes))
+        node.admin.recent_errors.add(request.method, route, status, code, request_id_of(request))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
