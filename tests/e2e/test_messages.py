@@ -2,13 +2,12 @@
 charged `message_start`'s input plus `message_delta`'s output (or the JSON reply's usage), errors readable by
 Anthropic's SDKs and OpenAI's alike."""
 
-import time
 from typing import Any
 
 import httpx
 import orjson
 
-from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
+from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state, standin_small_msat, wait_settled
 
 PROMPT = "hello there, node"  # 17 characters: the stand-in reports ceil(17 / 4) = 5 input tokens
 SYSTEM = "be brief"  # 8 more: 25 characters, 7 input tokens
@@ -18,22 +17,9 @@ def _message(**extra: Any) -> dict[str, Any]:
     return {"model": "standin-small", "max_tokens": 100, "messages": [{"role": "user", "content": PROMPT}], **extra}
 
 
-def _cost(input_tokens: int, output_tokens: int) -> int:
-    return input_tokens * 1 + output_tokens * 2  # TEST_PRICES
-
-
 def _post(node: RunningNode, key: str, body: dict[str, Any]) -> httpx.Response:
     headers = {"x-api-key": "unused", "authorization": f"Bearer {key}", "anthropic-version": "2023-06-01"}
     return httpx.post(node.url + "/messages", json=body, headers=headers, timeout=20)
-
-
-def _settled(node: RunningNode, key: str) -> dict[str, int]:
-    deadline = time.monotonic() + 10
-    while True:
-        state = key_state(node, key)
-        if state["reserved_msat"] == 0 or time.monotonic() > deadline:
-            return state
-        time.sleep(0.05)
 
 
 def test_a_message_is_charged_its_reported_usage(node_factory: NodeFactory) -> None:
@@ -45,8 +31,8 @@ def test_a_message_is_charged_its_reported_usage(node_factory: NodeFactory) -> N
     message = reply.json()
     assert message["type"] == "message" and message["content"][0]["text"] == "hi " * 8
     assert message["usage"] == {"input_tokens": 7, "output_tokens": 8}
-    assert int(reply.headers["x-routstr-cost-msats"]) == _cost(7, 8)
-    assert key_state(node, key) == {"balance_msat": 100_000 - _cost(7, 8), "reserved_msat": 0}
+    assert int(reply.headers["x-routstr-cost-msats"]) == standin_small_msat(7, 8)
+    assert key_state(node, key) == {"balance_msat": 100_000 - standin_small_msat(7, 8), "reserved_msat": 0}
 
 
 def test_a_streamed_message_is_charged_message_start_input_plus_message_delta_output(node_factory: NodeFactory) -> None:
@@ -60,8 +46,8 @@ def test_a_streamed_message_is_charged_message_start_input_plus_message_delta_ou
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert names.count("content_block_delta") == 5  # max_tokens
     reserved = int(reply.headers["x-routstr-reserved-msats"])
-    assert reserved >= _cost(5, 5)
-    assert _settled(node, key) == {"balance_msat": 100_000 - _cost(5, 5), "reserved_msat": 0}
+    assert reserved >= standin_small_msat(5, 5)
+    assert wait_settled(node, key) == {"balance_msat": 100_000 - standin_small_msat(5, 5), "reserved_msat": 0}
 
 
 def test_a_stream_without_usage_is_charged_what_it_produced(node_factory: NodeFactory) -> None:
@@ -71,7 +57,7 @@ def test_a_stream_without_usage_is_charged_what_it_produced(node_factory: NodeFa
 
     assert reply.status_code == 200 and b"_tokens" not in reply.content  # no token counts anywhere
     # prompt ceil(17 / 4) = 5 tokens; six "hi " deltas: max(6 events, ceil(18 / 4)) = 6 completion tokens
-    assert _settled(node, key) == {"balance_msat": 100_000 - _cost(5, 6), "reserved_msat": 0}
+    assert wait_settled(node, key) == {"balance_msat": 100_000 - standin_small_msat(5, 6), "reserved_msat": 0}
 
 
 def test_the_reservation_follows_max_tokens_and_a_short_balance_is_refused(node_factory: NodeFactory) -> None:
@@ -84,7 +70,7 @@ def test_the_reservation_follows_max_tokens_and_a_short_balance_is_refused(node_
     assert body["type"] == "error" and body["error"]["type"] == "insufficient_quota"
     assert body["error"]["message"] and body["request_id"] == refused.headers["x-routstr-request-id"]
     assert _post(node, key, _message(max_tokens=50)).status_code == 200
-    assert key_state(node, key)["balance_msat"] == 1_000 - _cost(5, 8)
+    assert key_state(node, key)["balance_msat"] == 1_000 - standin_small_msat(5, 8)
 
 
 def test_max_tokens_is_required_as_anthropic_requires_it(node_factory: NodeFactory) -> None:
@@ -121,4 +107,4 @@ def test_an_upstream_gone_mid_stream_ends_with_anthropics_error_event_and_charge
     error = orjson.loads(last.split("data: ", 1)[1])
     assert error["type"] == "error" and error["error"]["code"] == "upstream_dropped"
     # message_start's 5 input tokens; three deltas reached the node, counted as 3 completion tokens
-    assert _settled(node, key) == {"balance_msat": 100_000 - _cost(5, 3), "reserved_msat": 0}
+    assert wait_settled(node, key) == {"balance_msat": 100_000 - standin_small_msat(5, 3), "reserved_msat": 0}
