@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.errors import NodeError
@@ -122,11 +122,17 @@ class ProxyService:
         except BaseException:
             await self._background.shielded(self._ledger.release(held.request_id))
             raise
+        cost = await asyncio.shield(self._background.spawn(self._settle_json(call, model, body, held)))
+        return JsonReply(200, body, reply.content_type, cost_headers(cost, await self._rates.btc_usd()))
+
+    async def _settle_json(self, call: LlmCall, model: PricedModel, body: bytes, held: Reservation) -> Cost:
+        """Metered and settled in the background: counting tokens may wait for the tokenizer, and a client gone
+        meanwhile must still be charged."""
         metered = await meter_json_reply(call, body)
         _log_metered(held, metered)
         cost = self._within_reservation(cost_of(metered.usage, model.price), held, call)
-        await self._background.shielded(self._ledger.settle(held.request_id, cost.total_msat, ref=call.model))
-        return JsonReply(200, body, reply.content_type, cost_headers(cost, await self._rates.btc_usd()))
+        await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
+        return cost
 
     @staticmethod
     def _within_reservation(cost: Cost, held: Reservation, call: LlmCall) -> Cost:
@@ -149,11 +155,12 @@ class ProxyService:
         return StreamReply(stream, reply.content_type, headers)
 
     async def _settle_stream(
-        self, call: LlmCall, model: PricedModel, held: Reservation, metered: Metered | None
+        self, call: LlmCall, model: PricedModel, held: Reservation, measured: Awaitable[Metered | None]
     ) -> None:
         """Settled in the background, so that a client gone mid-stream cannot cancel its own charge."""
 
         async def settle() -> None:
+            metered = await measured
             if metered is None:
                 await self._ledger.release(held.request_id)
                 return

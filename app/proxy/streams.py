@@ -13,7 +13,9 @@ from app.upstream.client import UpstreamReply
 
 log = logging.getLogger(__name__)
 
-Settle = Callable[[Metered | None], Awaitable[None]]
+# Given what the stream is to be charged, still to be worked out: the settler awaits it in work the client cannot
+# cancel (counting tokens may wait for the tokenizer to load, and a client gone then must still be charged).
+Settle = Callable[[Awaitable[Metered | None]], Awaitable[None]]
 
 
 class ReplyOverBudget(NodeError):
@@ -65,4 +67,7 @@ class MeteredStream:
             return
         self._finished = True
         self._reply.close()
-        await self._settle(Metered(self._call.max_usage()) if self._cut_off else await self._meter.metered())
+        await self._settle(self._metered())
+
+    async def _metered(self) -> Metered | None:
+        return Metered(self._call.max_usage()) if self._cut_off else await self._meter.metered()
