@@ -199,3 +199,13 @@ class ResponseRequest(BaseModel):
     instructions: str | None = None
     stream: bool = False
     max_output_tokens: int | None = Field(None, ge=0, description="the reservation covers this many output tokens")
+
+
+class MessageRequest(BaseModel):
+    """What the node reads of an Anthropic Messages API request; every other field goes upstream untouched."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int = Field(ge=1, description="required, as Anthropic requires it; the reservation covers it")
+    stream: bool = False
