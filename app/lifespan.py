@@ -10,11 +10,13 @@ import httpx
 from fastapi import FastAPI
 
 from app import __version__
+from app.cashu.client import MintClient
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.files import secure_storage
 from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
+from app.db.ping import ping
 from app.db.urls import redacted
 from app.devmint import start_local_mint, stop_local_mint
 from app.ledger.service import Ledger
@@ -22,6 +24,8 @@ from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
+from app.observability.metrics import Metrics
+from app.observability.ready import Check, Readiness
 from app.payments.deposits import Deposits
 from app.payments.lightning import Lightning
 from app.payments.mints import TrustedMints
@@ -157,6 +161,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
     )
     await _start_nostr(node, stack)
+    node.readiness = _start_readiness(settings, db, upstream, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
 
@@ -243,7 +248,41 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(app.state.limits.close)
             app.state.node = await build_node(settings, stack)
+            _feed_metrics(app.state.metrics, app.state.node)
             yield
 
     return lifespan
+
+
+def _start_readiness(settings: Settings, db: Database, upstream: UpstreamClient, stack: AsyncExitStack) -> Readiness:
+    """What GET /ready asks: the database every time; the upstream's model list and each trusted mint's /v1/info
+    when their last answer is older than READY_MAX_AGE_S (and in the background, for the metrics)."""
+    max_age_s = settings.ready_max_age_s
+    http = httpx.AsyncClient()
+    stack.push_async_callback(http.aclose)
+    mints = [MintClient(http, url, timeout_s=settings.ready_probe_timeout_s) for url in settings.cashu_mints]
+    checks = [
+        Check("database", lambda: ping(db), 0),
+        Check("upstream", upstream.list_models, max_age_s),
+        *(Check(f"mint:{mint.url}", mint.info, max_age_s) for mint in mints),
+    ]
+    readiness = Readiness(checks, probe_timeout_s=settings.ready_probe_timeout_s)
+    _start_periodic(stack, (max_age_s / 2, readiness.refresh), first_run_now=True)
+    return readiness
+
+
+def _feed_metrics(metrics: Metrics | None, node: Node) -> None:
+    if metrics is None:
+        return
+    node.proxy.on_charge = metrics.charged
+    readiness, announcer = node.readiness, node.announcer
+    if readiness is not None:
+        metrics.watch("routstr_mint_last_ok_timestamp_seconds", "Last answer of each trusted mint", "mint",
+                      lambda: readiness.last_ok("mint:"))  # fmt: skip
+        metrics.watch("routstr_upstream_last_ok_timestamp_seconds", "Last answer of the upstream", "upstream",
+                      lambda: {k: v for k, v in readiness.last_ok().items() if k == "upstream"})  # fmt: skip
+    if announcer is not None:
+        metrics.watch("routstr_relay_last_ok_timestamp_seconds", "Last event each relay accepted", "relay",
+                      lambda: announcer.last_accepted)  # fmt: skip

@@ -29,6 +29,7 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.limits.service import RateLimited
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
 from app.payments.refunds import WalletShort
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
@@ -94,6 +95,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.BadMintSignature: Shown(502, "mint_error", "cashu_mint_bad_signature"),
     InvalidNostrKey: Shown(500, "api_error", "invalid_nostr_key"),
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
+    RateLimited: Shown(429, "requests", "rate_limit_exceeded"),  # OpenAI's type and code for a request rate limit
 }
 
 
@@ -137,6 +139,7 @@ def status_of(error: NodeError) -> int:
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
+    _note_for_metrics(request, shown_as(exc))
     return _json(error_body(exc, request_id_of(request)), status_of(exc), exc.headers or None)
 
 
@@ -153,6 +156,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, str(exc.detail), INVALID, code)
+
+
+def _note_for_metrics(request: Request, shown: Shown) -> None:
+    """What app.api.metrics counts once the reply is sent (error code, and whether the upstream failed)."""
+    state = request.scope.get("state")
+    if isinstance(state, dict):
+        state["error_shown"] = (shown.code, shown.type == UPSTREAM)
 
 
 def install_error_handlers(app: FastAPI) -> None:

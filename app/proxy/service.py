@@ -20,6 +20,9 @@ from app.upstream.refusals import UpstreamFailed
 
 log = logging.getLogger(__name__)
 
+# told of every charge: model, prompt tokens, completion tokens, msat charged (metrics; must not block or raise)
+ChargeObserver = Callable[[str, int, int, int], None]
+
 
 @dataclass(slots=True)
 class JsonReply:
@@ -61,6 +64,7 @@ class ProxyService:
         self._background = background
         self._max_completion_tokens = max_completion_tokens  # the operator's limit per choice
         self._rates = rates
+        self.on_charge: ChargeObserver | None = None
 
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
         """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
@@ -122,8 +126,10 @@ class ProxyService:
         except BaseException:
             await self._background.shielded(self._ledger.release(held.request_id))
             raise
-        cost = self._within_reservation(cost_of(usage_of_json_reply(call, body), model.price), held, call)
+        usage = usage_of_json_reply(call, body)
+        cost = self._within_reservation(cost_of(usage, model.price), held, call)
         await self._background.shielded(self._ledger.settle(held.request_id, cost.total_msat, ref=call.model))
+        self._charged(call, usage, cost)
         return JsonReply(200, body, reply.content_type, cost_headers(cost, await self._rates.btc_usd()))
 
     @staticmethod
@@ -155,5 +161,10 @@ class ProxyService:
                 return
             cost = self._within_reservation(cost_of(usage, model.price), held, call)
             await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
+            self._charged(call, usage, cost)
 
         await self._background.shielded(settle())
+
+    def _charged(self, call: LlmCall, usage: Usage, cost: Cost) -> None:
+        if self.on_charge is not None:
+            self.on_charge(call.model, usage.prompt_tokens, usage.completion_tokens, cost.total_msat)
