@@ -47,11 +47,21 @@ class ObserveRequests:
             self._done(scope, status, time.perf_counter() - started)
 
     def _done(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope.get("route")
-        self._metrics.request_done(getattr(route, "path", UNMATCHED), scope["method"], status, seconds)
+        self._metrics.request_done(_route_label(scope), scope["method"], status, seconds)
         shown = scope.get("state", {}).get(ERROR_STATE)
         if shown is not None:
             self._metrics.error(*shown)
+
+
+def _route_label(scope: Scope) -> str:
+    """The route's template (`/v1/models/{model_id:path}`). FastAPI names its own routes in the scope; a plain route
+    (the paid ones) only leaves its endpoint, and without path parameters its path is its template."""
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
+    if scope.get("endpoint") is not None and not scope.get("path_params"):
+        return str(scope["path"])
+    return UNMATCHED
 
 
 def _is_event_stream(message: Message) -> bool:
