@@ -18,6 +18,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # what every LogRecord has; anything else on a record was passed as `extra=` and becomes a JSON field
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "color_message"}
+_ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")  # uvicorn's access record, in order
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -43,6 +44,8 @@ class JsonFormatter(logging.Formatter):
         if rid and rid != "-":
             line["request_id"] = rid
         line |= {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            line |= dict(zip(_ACCESS_FIELDS, record.args, strict=True))  # already redacted (app.api.redaction)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
@@ -69,7 +72,14 @@ def log_config(log_format: LogFormat, level: str) -> dict[str, Any]:
         "formatters": {"node": formatter},
         "handlers": {"stderr": handler},
         "root": {"handlers": ["stderr"], "level": level.upper()},
-        "loggers": {"uvicorn": quiet, "uvicorn.error": {"level": level.upper()}, "uvicorn.access": quiet},
+        "loggers": {
+            "uvicorn": quiet,
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": quiet,
+            # a line per request to a mint names its URL, and a mint quote's id in it is worth the ecash it mints
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
+        },
     }
 
 
