@@ -248,9 +248,11 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            stack.push_async_callback(app.state.limits.close)
+            limits = getattr(app.state, "limits", None)  # set by app.main.create_app
+            if limits is not None:
+                stack.push_async_callback(limits.close)
             app.state.node = await build_node(settings, stack)
-            _feed_metrics(app.state.metrics, app.state.node)
+            _feed_metrics(getattr(app.state, "metrics", None), app.state.node)
             yield
 
     return lifespan

@@ -4,6 +4,7 @@ Bodies keep OpenAI's envelope, so OpenAI SDKs raise their typed exceptions, with
 which routstr-sdk branches on: `{"error": {"message", "type", "code", ...}, "request_id"}`."""
 
 import logging
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +140,7 @@ def status_of(error: NodeError) -> int:
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
-    _note_for_metrics(request, shown_as(exc))
+    note_shown(request.scope, exc)
     return _json(error_body(exc, request_id_of(request)), status_of(exc), exc.headers or None)
 
 
@@ -158,11 +159,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, str(exc.detail), INVALID, code)
 
 
-def _note_for_metrics(request: Request, shown: Shown) -> None:
-    """What app.api.metrics counts once the reply is sent (error code, and whether the upstream failed)."""
-    state = request.scope.get("state")
+ERROR_SHOWN = "error_shown"  # in the request's scope state: (code, the upstream failed), for app.api.metrics
+
+
+def note_shown(scope: MutableMapping[str, Any], error: NodeError) -> None:
+    """Leave what app.api.metrics counts once the reply is sent: the error's code, and whether the upstream failed."""
+    state = scope.get("state")
     if isinstance(state, dict):
-        state["error_shown"] = (shown.code, shown.type == UPSTREAM)
+        shown = shown_as(error)
+        state[ERROR_SHOWN] = (shown.code, shown.type == UPSTREAM)
 
 
 def install_error_handlers(app: FastAPI) -> None:

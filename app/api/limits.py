@@ -10,7 +10,8 @@ import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.errors import error_body, shown_as
+from app.api.errors import error_body, note_shown, shown_as
+from app.api.metrics import ROUTE_TEMPLATE
 from app.api.middleware import request_id
 from app.limits.limiter import Rule, open_counter
 from app.limits.service import RateLimited, RateLimits, key_subject
@@ -89,6 +90,8 @@ def _payer_secret(scope: Scope) -> str | None:
 
 
 async def _send_limited(scope: Scope, send: Send, limited: RateLimited) -> None:
+    note_shown(scope, limited)
+    scope["state"][ROUTE_TEMPLATE] = scope["path"]  # a literal path of a route (OPEN_ENDPOINTS, PAID_PATHS)
     body = orjson.dumps(error_body(limited, request_id(scope)))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.encode(), value.encode()) for name, value in limited.headers.items()]

@@ -10,11 +10,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.deps import bearer_secret
+from app.api.errors import ERROR_SHOWN
 from app.errors import Unauthorized
 from app.observability.metrics import CONTENT_TYPE, Metrics
 
 UNMATCHED = "unmatched"  # a path no route serves: never its text, which could be a secret and is unbounded
-ERROR_STATE = "error_shown"  # set by the error handler: (code, is_upstream)
+ROUTE_TEMPLATE = "route_template"  # in the scope state: the route of a request answered before routing (a 429)
 
 
 class ObserveRequests:
@@ -48,7 +49,7 @@ class ObserveRequests:
 
     def _done(self, scope: Scope, status: int, seconds: float) -> None:
         self._metrics.request_done(_route_label(scope), scope["method"], status, seconds)
-        shown = scope.get("state", {}).get(ERROR_STATE)
+        shown = scope.get("state", {}).get(ERROR_SHOWN)
         if shown is not None:
             self._metrics.error(*shown)
 
@@ -56,7 +57,7 @@ class ObserveRequests:
 def _route_label(scope: Scope) -> str:
     """The route's template (`/v1/models/{model_id:path}`). FastAPI names its own routes in the scope; a plain route
     (the paid ones) only leaves its endpoint, and without path parameters its path is its template."""
-    path = getattr(scope.get("route"), "path", None)
+    path = getattr(scope.get("route"), "path", None) or scope.get("state", {}).get(ROUTE_TEMPLATE)
     if isinstance(path, str):
         return path
     if scope.get("endpoint") is not None and not scope.get("path_params"):

@@ -93,6 +93,20 @@ def test_reserve_failures_and_upstream_errors_are_counted_by_kind(node_factory: 
     assert value(samples, "routstr_http_requests_total", route=CHAT, method="POST", status="402") == 1
 
 
+def test_a_stream_the_upstream_drops_and_a_rate_limited_request_are_counted(node_factory: NodeFactory) -> None:
+    node = _metrics_node(node_factory, key_rpm=1, rate_limit_exempt_ips=[], rate_limit_prefix="metrics-test")
+    key = create_key(node, GRANT)
+    dropped = _chat(node, key, stream=True, standin={"drop_after": 2})
+    assert dropped.status_code == 200 and b"upstream_dropped" in dropped.content
+    assert _chat(node, key).status_code == 429
+    _settled(node, key)
+
+    samples = scrape(node)
+    assert value(samples, "routstr_upstream_errors_total", kind="upstream_dropped") == 1
+    assert value(samples, "routstr_errors_total", code="rate_limit_exceeded") == 1
+    assert value(samples, "routstr_http_requests_total", route=CHAT, method="POST", status="429") == 1
+
+
 def test_paths_no_route_serves_are_counted_without_their_text(node_factory: NodeFactory) -> None:
     node = _metrics_node(node_factory)
     secret = "sk-0123456789abcdef"
