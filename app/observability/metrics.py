@@ -48,6 +48,7 @@ class Metrics:
         r.register(self._health)
         Gauge("routstr_process_id", "This worker's process id (metrics are per worker)", registry=r).set(os.getpid())
         self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._per_model: dict[str, tuple[Counter, Counter, Counter]] = {}
 
     def request_done(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, str(status))
@@ -65,9 +66,14 @@ class Metrics:
             self._upstream_errors.labels(code).inc()
 
     def charged(self, model: str, prompt_tokens: int, completion_tokens: int, msat: int) -> None:
-        self._tokens.labels(model, "in").inc(prompt_tokens)
-        self._tokens.labels(model, "out").inc(completion_tokens)
-        self._charged.labels(model).inc(msat)
+        children = self._per_model.get(model)
+        if children is None:
+            children = self._per_model[model] = (
+                self._tokens.labels(model, "in"), self._tokens.labels(model, "out"), self._charged.labels(model)
+            )  # fmt: skip
+        children[0].inc(prompt_tokens)
+        children[1].inc(completion_tokens)
+        children[2].inc(msat)
 
     def watch(self, metric: str, help_text: str, label: str, source: LastOk) -> None:
         """Report `source()` at each scrape as `metric{label=name}` = time of the last good answer."""
