@@ -17,7 +17,7 @@ async def health() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/ready")
+@router.get("/ready", responses={503: {"description": "a check failed: `failed` names it"}})
 async def ready(node: NodeDep) -> Response:
     if node.readiness is None:
         return json_response({"status": "ready", "failed": [], "checks": {}})
