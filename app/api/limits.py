@@ -10,6 +10,7 @@ import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api import proxy
 from app.api.errors import error_body, note_shown, shown_as
 from app.api.metrics import ROUTE_TEMPLATE
 from app.api.middleware import request_id
@@ -25,11 +26,7 @@ OPEN_ENDPOINTS = {
     for prefix in ("/v1/balance", "/v1/wallet")
     for path, group in (("create", CREATE), ("topup", CREATE), ("lightning/invoice", INVOICE))
 } | {"/admin/api/login": ADMIN_LOGIN}
-PAID_PATHS = frozenset(
-    f"{prefix}{path}"
-    for prefix in ("/v1", "")
-    for path in ("/chat/completions", "/completions", "/embeddings", "/responses")
-)
+PAID_ROUTES = frozenset(f"{prefix}{path}" for prefix in ("/v1", "") for path in proxy.PAID_PATHS)
 
 
 def rate_limits_for(settings: Settings) -> RateLimits:
@@ -71,7 +68,7 @@ class ClientLimits:
         group = OPEN_ENDPOINTS.get(path)
         if group is not None:
             await self._limits.check(group, client_ip(scope))
-        elif self._keys and path in PAID_PATHS:
+        elif self._keys and path in PAID_ROUTES:
             secret = _payer_secret(scope)
             if secret:
                 await self._limits.check(KEY, key_subject(secret))
@@ -91,7 +88,7 @@ def _payer_secret(scope: Scope) -> str | None:
 
 async def _send_limited(scope: Scope, send: Send, limited: RateLimited) -> None:
     note_shown(scope, limited)
-    scope["state"][ROUTE_TEMPLATE] = scope["path"]  # a literal path of a route (OPEN_ENDPOINTS, PAID_PATHS)
+    scope["state"][ROUTE_TEMPLATE] = scope["path"]  # a literal path of a route (OPEN_ENDPOINTS, PAID_ROUTES)
     body = orjson.dumps(error_body(limited, request_id(scope)))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(name.encode(), value.encode()) for name, value in limited.headers.items()]

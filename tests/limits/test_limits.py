@@ -51,6 +51,22 @@ def test_lightning_invoices_and_admin_login_have_their_own_limits(node_factory: 
     assert_rate_limited(httpx.post(f"{node.root}/admin/api/login", json={}, timeout=10))
 
 
+def test_behind_a_proxy_each_forwarded_client_ip_is_counted_and_the_proxy_itself_is_exempt(
+    node_factory: NodeFactory,
+) -> None:
+    node = node_factory(rate_limit_create_per_min=1, rate_limit_prefix=f"test-{uuid.uuid4().hex}")
+
+    def create(forwarded_for: str | None) -> int:
+        headers = {"x-forwarded-for": forwarded_for} if forwarded_for else {}
+        return httpx.post(f"{node.url}/balance/create", json={}, headers=headers, timeout=10).status_code
+
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS), so the client is the forwarded one
+    assert create("203.0.113.7") == 400
+    assert create("203.0.113.7") == 429
+    assert create("203.0.113.8") == 400
+    assert create(None) == 400 and create(None) == 400  # the loopback caller itself is never counted
+
+
 def test_loopback_is_exempt_by_default(node_factory: NodeFactory) -> None:
     node = node_factory(rate_limit_create_per_min=1)
     statuses = {httpx.post(f"{node.url}/balance/create", json={}, timeout=10).status_code for _ in range(3)}
