@@ -10,6 +10,8 @@ import httpx
 from fastapi import FastAPI
 
 from app import __version__
+from app.admin.auth import AdminAuth
+from app.admin.service import Admin
 from app.cashu.client import MintClient
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
@@ -27,7 +29,10 @@ from app.nostr.provider_cache import ProviderCache
 from app.observability.metrics import Metrics
 from app.observability.ready import Check, Readiness
 from app.payments.deposits import Deposits
+from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
+from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
+from app.payments.lightning_refunds import LightningRefunds
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
@@ -41,6 +46,7 @@ from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
+from app.treasury.records import OpKind
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamClient, UpstreamConfig
 
@@ -160,6 +166,15 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     node = Node(
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
     )
+    node.admin = Admin(
+        db,
+        ledger,
+        AdminAuth(
+            db,
+            admin_token=settings.admin_token.get_secret_value(),
+            session_ttl_s=settings.admin_session_ttl_s,
+        ),
+    )
     await _start_nostr(node, stack)
     node.readiness = _start_readiness(settings, db, upstream, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
@@ -203,15 +218,21 @@ async def _start_payments(
     treasury = Treasury(db)
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
+    foreign = ForeignSwaps(treasury, mints)  # settles journaled foreign swaps also when new ones are refused
     recovery = Recovery(treasury, mints, ownership)
+    refunds = Refunds(treasury, mints, ownership, recovery)
+    lightning_refunds = LightningRefunds(treasury, mints, ownership, refunds, http)
+    recovery.settle_with(OpKind.FOREIGN, foreign)
+    recovery.settle_with(OpKind.REFUND, lightning_refunds, LIGHTNING_REFUND)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
-    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits)
+    swap_in = foreign if settings.foreign_mints == "swap" else None
+    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)
     lightning = Lightning(ledger, treasury, mints, ownership)
     stack.push_async_callback(lightning.close)
     _start_periodic(
         stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(treasury, mints, ownership, recovery)), lightning
+    return Payments(ledger, deposits, refunds, lightning_refunds), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

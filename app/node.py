@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from app.admin.service import Admin
 from app.db.leases import Leases
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
@@ -30,4 +31,5 @@ class Node:
     npub: str = ""
     announcer: Announcer | None = None
     providers: ProviderCache | None = None
+    admin: Admin | None = None
     readiness: Readiness | None = None  # GET /ready

@@ -19,6 +19,7 @@ from app.pricing.catalog import InvalidPriceConfig, parse_model_prices
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
 CommaList = Annotated[list[str], NoDecode]
+ADMIN_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     mint_timeout_s: float = 15.0
     max_token_sat: int = Field(default=1_000_000, gt=0)  # the most one deposited token may be worth
     max_token_proofs: int = Field(default=256, gt=0)  # the most proofs one deposited token may carry
+    foreign_mints: Literal["swap", "refuse"] = "swap"  # tokens of other mints: melted into the first trusted one
 
     # nostr
     nsec: SecretStr = SecretStr("")
@@ -98,6 +100,10 @@ class Settings(BaseSettings):
     publish_relay_list: bool = False  # also publish a NIP-65 kind 10002 list of RELAYS
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
+
+    # admin API and dashboard (/admin): a password set with `python -m app admin set-password`, and/or this token
+    admin_token: SecretStr = SecretStr("")
+    admin_session_ttl_s: int = Field(default=12 * 3600, gt=0)  # a login lasts this long
 
     # observability (README: Metrics, logs, readiness, limits)
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with the request id
@@ -155,6 +161,13 @@ class Settings(BaseSettings):
             raise ValueError(str(exc).removeprefix("MODEL_PRICES ")) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ValueError(f"needs at least {ADMIN_TOKEN_MIN_LENGTH} characters (it opens the admin API)")
         return value
 
     @field_validator("nsec")
