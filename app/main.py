@@ -11,6 +11,7 @@ from app.api.middleware import Cors, RequestIds
 from app.api.openapi import install_openapi
 from app.api.redaction import redact_access_logs
 from app.lifespan import lifespan_for
+from app.observability.logging import configure_logging
 from app.observability.metrics import Metrics
 from app.settings import Settings
 
@@ -54,4 +55,12 @@ def _observe_and_limit(api: FastAPI, settings: Settings) -> None:
         api.add_middleware(ObserveRequests, metrics=api.state.metrics)
 
 
-app = create_app()
+def _app_for_uvicorn() -> FastAPI:
+    """`uvicorn app.main:app`: uvicorn set up its own logging before importing this; LOG_FORMAT=json replaces it."""
+    settings = Settings()
+    if settings.log_format == "json":
+        configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
+app = _app_for_uvicorn()

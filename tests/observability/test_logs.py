@@ -3,6 +3,9 @@ id; and no token or key a client sends ever reaches the log, from a header, a qu
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,9 @@ import httpx
 import pytest
 
 from tests.fixtures.mint import RunningMint
-from tests.fixtures.node_process import NodeProcess
+from tests.fixtures.node_process import ROOT, NodeProcess, _clean_env
+from tests.fixtures.ports import free_port
+from tests.fixtures.standin import stop_process
 
 CHAT = {"model": "standin-small", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
 
@@ -65,3 +70,34 @@ def test_json_logs_carry_request_ids_and_never_a_token_or_key(
     )  # fmt: skip
     during = [line for line in lines if line["logger"] != "uvicorn.access" and line.get("request_id") in ids]
     assert during, "no application line was written during a request"
+
+
+@pytest.mark.slow
+def test_uvicorn_app_main_logs_json_too(tmp_path: Path, standin_url: str) -> None:
+    port = free_port()
+    env = _clean_env() | {
+        "PYTHONPATH": str(ROOT), "DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": f"sqlite:///{tmp_path}/node.db",
+        "UPSTREAM_BASE_URL": standin_url, "ANNOUNCE": "false", "LOG_FORMAT": "json",
+    }  # fmt: skip
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    log_path = tmp_path / "node.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{port}/health"):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        rid = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).headers["x-routstr-request-id"]
+    finally:
+        stop_process(process, 10)
+    lines = _lines(log_path.read_text())
+    assert any(line["logger"] == "uvicorn.access" and line.get("request_id") == rid for line in lines)
+    assert any(line["logger"] == "app.lifespan" for line in lines)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
