@@ -14,6 +14,7 @@ from app.db.database import Database, open_database
 from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
 from app.ledger.service import Ledger
+from app.observability.logging import configure_logging, log_config
 from app.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
+        log_config=log_config(settings.log_format, settings.log_level),  # each worker logs as LOG_FORMAT says
     )
 
 
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging(settings.log_format, settings.log_level)
         handler: Command = args.handler
         return handler(settings, args)
     except (ConfigError, InsecureStorage) as exc:

@@ -12,11 +12,13 @@ from fastapi import FastAPI
 from app import __version__
 from app.admin.auth import AdminAuth
 from app.admin.service import Admin
+from app.cashu.client import MintClient
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.files import secure_storage
 from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
+from app.db.ping import ping
 from app.db.urls import redacted
 from app.devmint import start_local_mint, stop_local_mint
 from app.ledger.service import Ledger
@@ -24,6 +26,8 @@ from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
+from app.observability.metrics import Metrics
+from app.observability.ready import Check, Readiness
 from app.payments.deposits import Deposits
 from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
@@ -172,6 +176,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         ),
     )
     await _start_nostr(node, stack)
+    node.readiness = _start_readiness(settings, db, upstream, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
 
@@ -268,7 +273,43 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            limits = getattr(app.state, "limits", None)  # set by app.main.create_app
+            if limits is not None:
+                stack.push_async_callback(limits.close)
             app.state.node = await build_node(settings, stack)
+            _feed_metrics(getattr(app.state, "metrics", None), app.state.node)
             yield
 
     return lifespan
+
+
+def _start_readiness(settings: Settings, db: Database, upstream: UpstreamClient, stack: AsyncExitStack) -> Readiness:
+    """What GET /ready asks: the database every time; the upstream's model list and each trusted mint's /v1/info
+    when their last answer is older than READY_MAX_AGE_S (and in the background, for the metrics)."""
+    max_age_s = settings.ready_max_age_s
+    http = httpx.AsyncClient()
+    stack.push_async_callback(http.aclose)
+    mints = [MintClient(http, url, timeout_s=settings.ready_probe_timeout_s) for url in settings.cashu_mints]
+    checks = [
+        Check("database", lambda: ping(db), 0),
+        Check("upstream", upstream.list_models, max_age_s),
+        *(Check(f"mint:{mint.url}", mint.info, max_age_s) for mint in mints),
+    ]
+    readiness = Readiness(checks, probe_timeout_s=settings.ready_probe_timeout_s)
+    _start_periodic(stack, (max_age_s / 2, readiness.refresh), first_run_now=True)
+    return readiness
+
+
+def _feed_metrics(metrics: Metrics | None, node: Node) -> None:
+    if metrics is None:
+        return
+    node.proxy.on_charge = metrics.charged
+    readiness, announcer = node.readiness, node.announcer
+    if readiness is not None:
+        metrics.watch("routstr_mint_last_ok_timestamp_seconds", "Last answer of each trusted mint", "mint",
+                      lambda: readiness.last_ok("mint:"))  # fmt: skip
+        metrics.watch("routstr_upstream_last_ok_timestamp_seconds", "Last answer of the upstream", "upstream",
+                      lambda: {k: v for k, v in readiness.last_ok().items() if k == "upstream"})  # fmt: skip
+    if announcer is not None:
+        metrics.watch("routstr_relay_last_ok_timestamp_seconds", "Last event each relay accepted", "relay",
+                      lambda: announcer.last_accepted)  # fmt: skip

@@ -3,12 +3,16 @@
 from fastapi import FastAPI
 
 import app as package
-from app.api import admin, admin_pages, balance, catalog, lightning, proxy
+from app.api import admin, admin_pages, balance, catalog, health, lightning, proxy
 from app.api.errors import install_error_handlers
+from app.api.limits import ClientLimits, rate_limits_for
+from app.api.metrics import ObserveRequests, metrics_router
 from app.api.middleware import Cors, RequestIds
 from app.api.openapi import install_openapi
 from app.api.redaction import redact_access_logs
 from app.lifespan import lifespan_for
+from app.observability.logging import configure_logging
+from app.observability.metrics import Metrics
 from app.settings import Settings
 
 
@@ -32,10 +36,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(lightning.router)
     api.include_router(admin.router)
     api.include_router(admin_pages.router)
+    api.include_router(health.router)
+    _observe_and_limit(api, settings)
     redact_access_logs(api.routes)
     api.add_middleware(RequestIds)
     api.add_middleware(Cors, origins=settings.cors_origins)  # outermost: errors and 500s carry CORS headers too
     return api
 
 
-app = create_app()
+def _observe_and_limit(api: FastAPI, settings: Settings) -> None:
+    """Rate limits (innermost: a refused request is still counted and carries its id), then metrics if enabled.
+    The lifespan closes the limits' Redis client and feeds the metrics what only a running node knows."""
+    api.state.limits = rate_limits_for(settings)
+    api.add_middleware(ClientLimits, limits=api.state.limits)
+    api.state.metrics = Metrics() if settings.metrics_enabled else None
+    if api.state.metrics is not None:
+        api.include_router(metrics_router(api.state.metrics, settings.metrics_token.get_secret_value()))
+        api.add_middleware(ObserveRequests, metrics=api.state.metrics)
+
+
+def _app_for_uvicorn() -> FastAPI:
+    """`uvicorn app.main:app`: uvicorn set up its own logging before importing this; LOG_FORMAT=json replaces it."""
+    settings = Settings()
+    if settings.log_format == "json":
+        configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
+app = _app_for_uvicorn()

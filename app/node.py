@@ -7,6 +7,7 @@ from app.db.leases import Leases
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
 from app.nostr.provider_cache import ProviderCache
+from app.observability.ready import Readiness
 from app.payments.lightning import Lightning
 from app.payments.service import Payments
 from app.pricing.rates import RateSource
@@ -31,3 +32,4 @@ class Node:
     announcer: Announcer | None = None
     providers: ProviderCache | None = None
     admin: Admin | None = None
+    readiness: Readiness | None = None  # GET /ready

@@ -107,7 +107,23 @@ class Settings(BaseSettings):
     admin_token: SecretStr = SecretStr("")
     admin_session_ttl_s: int = Field(default=12 * 3600, gt=0)  # a login lasts this long
 
-    @field_validator("cashu_mints", "relays", "cors_origins", mode="before")
+    # observability (README: Metrics, logs, readiness, limits)
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with the request id
+    metrics_enabled: bool = False  # serve Prometheus metrics at GET /metrics
+    metrics_token: SecretStr = SecretStr("")  # when set, /metrics wants `Authorization: Bearer <it>`
+    ready_max_age_s: float = Field(default=60.0, gt=0)  # upstream and mints must have answered within this
+    ready_probe_timeout_s: float = Field(default=5.0, gt=0)
+
+    # rate limits (requests per minute; 0 = none): per client IP on the open endpoints, per key on the paid ones
+    rate_limit_create_per_min: int = Field(default=30, ge=0)  # balance create and topup (each redeems at a mint)
+    rate_limit_invoice_per_min: int = Field(default=10, ge=0)  # Lightning invoices
+    rate_limit_login_per_min: int = Field(default=10, ge=0)  # admin login
+    key_rpm: int = Field(default=0, ge=0)  # paid requests per key and minute
+    rate_limit_exempt_ips: CommaList = Field(default_factory=lambda: ["127.0.0.1", "::1"])  # the operator's own
+    redis_url: SecretStr = SecretStr("")  # counters shared by every worker and replica; empty = in memory
+    rate_limit_prefix: str = "routstr"  # Redis key prefix (nodes sharing a Redis and a prefix share limits)
+
+    @field_validator("cashu_mints", "relays", "cors_origins", "rate_limit_exempt_ips", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,4 +1,4 @@
-"""Free endpoints: the priced model list, one model, the node's public info, health."""
+"""Free endpoints: the priced model list, one model, the node's public info (health: app.api.health)."""
 
 from typing import Any
 
@@ -62,8 +62,3 @@ async def providers(node: NodeDep) -> Response:
     if node.providers is None:
         raise NotFound("provider discovery is not enabled on this node (PROVIDERS_ENABLED)")
     return json_response(node.providers.snapshot())
-
-
-@router.get("/health")
-async def health() -> Response:
-    return json_response({"status": "ok"})

@@ -4,6 +4,7 @@ Bodies keep OpenAI's envelope, so OpenAI SDKs raise their typed exceptions, with
 which routstr-sdk branches on: `{"error": {"message", "type", "code", ...}, "request_id"}`."""
 
 import logging
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.limits.service import RateLimited
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
 from app.payments.foreign import ForeignSwapFailed
 from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
@@ -105,6 +107,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     admin.AdminNotConfigured: Shown(401, INVALID, "admin_not_configured"),
     admin.LoginThrottled: Shown(429, "rate_limit_error", "rate_limit_exceeded"),
     admin.CrossOriginRefused: Shown(403, INVALID, "cross_origin_refused"),
+    RateLimited: Shown(429, "requests", "rate_limit_exceeded"),  # OpenAI's type and code for a request rate limit
 }
 
 
@@ -148,6 +151,7 @@ def status_of(error: NodeError) -> int:
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
+    note_shown(request.scope, exc)
     _remember(request, status_of(exc), shown_as(exc).code)
     return _json(error_body(exc, request_id_of(request)), status_of(exc), exc.headers or None)
 
@@ -174,6 +178,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, str(exc.detail), INVALID, code)
+
+
+ERROR_SHOWN = "error_shown"  # in the request's scope state: (code, the upstream failed), for app.api.metrics
+
+
+def note_shown(scope: MutableMapping[str, Any], error: NodeError) -> None:
+    """Leave what app.api.metrics counts once the reply is sent: the error's code, and whether the upstream failed."""
+    state = scope.get("state")
+    if isinstance(state, dict):
+        shown = shown_as(error)
+        state[ERROR_SHOWN] = (shown.code, shown.type == UPSTREAM)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import unexpected_error_body
+from app.observability.logging import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class RequestIds:
             return
         rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
+        request_id_var.set(rid)  # every log line written for this request (and the tasks it spawns) carries it
         header = (REQUEST_ID_HEADER, rid.encode())
         started = False
 

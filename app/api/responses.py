@@ -7,7 +7,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.api.errors import error_body, note_shown
 from app.errors import NodeError
 from app.proxy.calls import Endpoint
 from app.proxy.streams import MeteredStream
@@ -24,7 +24,8 @@ class MeteredStreamingResponse(StreamingResponse):
     """Settles the stream when the response ends, also when the client left before the first byte."""
 
     def __init__(self, stream: MeteredStream, media_type: str, headers: dict[str, str]) -> None:
-        super().__init__(_events_then_error(stream), media_type=media_type, headers=headers)
+        self._failures: list[NodeError] = []
+        super().__init__(_events_then_error(stream, self._failures), media_type=media_type, headers=headers)
         self._stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -32,14 +33,17 @@ class MeteredStreamingResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             await self._stream.finish()
+            if self._failures:  # counted by app.api.metrics like an error reply
+                note_shown(scope, self._failures[0])
 
 
-async def _events_then_error(stream: MeteredStream) -> AsyncIterator[bytes]:
+async def _events_then_error(stream: MeteredStream, failures: list[NodeError]) -> AsyncIterator[bytes]:
     """A failure after the headers left ends the stream with an error event, which OpenAI's SDKs raise."""
     try:
         async for events in stream.body():
             yield events
     except NodeError as failure:
+        failures.append(failure)
         if stream.endpoint is Endpoint.MESSAGES:  # Anthropic's SDKs raise on an `error` event, and know no [DONE]
             yield b"event: error\ndata: " + orjson.dumps({"type": "error", **error_body(failure)}) + b"\n\n"
             return

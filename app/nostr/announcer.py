@@ -85,6 +85,7 @@ class Announcer:
         self._clock = CreatedAtClock()
         self._changed = asyncio.Event()
         self._results: dict[str, PublishResult] = {}
+        self.last_accepted: dict[str, float] = {}  # relay -> wall-clock time it last accepted an event (metrics)
         self._retries: dict[str, _Retry] = {}
         self._last_event: Event | None = None
         self._skipped_reason: str | None = None
@@ -251,6 +252,7 @@ class Announcer:
         for url, result in results.items():
             self._results[url] = result
             if result.status == "accepted":
+                self.last_accepted[url] = result.at
                 self._retries.pop(url, None)
                 continue
             retry = self._retries.setdefault(url, _Retry(Backoff(self._timing.retry_base_s, self._timing.retry_cap_s)))

@@ -9,7 +9,7 @@ from app.errors import NodeError
 from app.ledger.records import Reservation
 from app.ledger.service import Ledger
 from app.pricing.catalog import Catalog, PricedModel
-from app.pricing.prices import Cost, cost_of, msat_to_usd
+from app.pricing.prices import Cost, Usage, cost_of, msat_to_usd
 from app.pricing.rates import RateSource
 from app.proxy.background import BackgroundWork
 from app.proxy.calls import Endpoint, LlmCall, parse_call
@@ -19,6 +19,9 @@ from app.upstream.client import UpstreamClient, UpstreamReply
 from app.upstream.refusals import UpstreamFailed
 
 log = logging.getLogger(__name__)
+
+# told of every charge: model, prompt tokens, completion tokens, msat charged (metrics; must not block or raise)
+ChargeObserver = Callable[[str, int, int, int], None]
 
 
 @dataclass(slots=True)
@@ -61,6 +64,7 @@ class ProxyService:
         self._background = background
         self._max_completion_tokens = max_completion_tokens  # the operator's limit per choice
         self._rates = rates
+        self.on_charge: ChargeObserver | None = None
 
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
         """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
@@ -132,6 +136,7 @@ class ProxyService:
         _log_metered(held, metered)
         cost = self._within_reservation(cost_of(metered.usage, model.price), held, call)
         await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
+        self._charged(call, metered.usage, cost)
         return cost
 
     @staticmethod
@@ -167,8 +172,13 @@ class ProxyService:
             _log_metered(held, metered)
             cost = self._within_reservation(cost_of(metered.usage, model.price), held, call)
             await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
+            self._charged(call, metered.usage, cost)
 
         await self._background.shielded(settle())
+
+    def _charged(self, call: LlmCall, usage: Usage, cost: Cost) -> None:
+        if self.on_charge is not None:
+            self.on_charge(call.model, usage.prompt_tokens, usage.completion_tokens, cost.total_msat)
 
 
 def _log_metered(held: Reservation, metered: Metered) -> None:
