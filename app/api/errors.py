@@ -31,9 +31,11 @@ from app.errors import (
 )
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
 from app.payments.refunds import WalletShort
+from app.payments.withdrawals import WithdrawalBusy
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
 from app.treasury.errors import RefundInProgress
+from app.treasury.withdrawals import NotWithdrawable
 from app.upstream.client import ReplyTooLarge, UpstreamDropped, UpstreamPoolFull
 from app.upstream.refusals import UpstreamFailed, UpstreamRejected
 
@@ -94,6 +96,8 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.BadMintSignature: Shown(502, "mint_error", "cashu_mint_bad_signature"),
     InvalidNostrKey: Shown(500, "api_error", "invalid_nostr_key"),
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
+    NotWithdrawable: Shown(409, INVALID, "not_withdrawable"),  # would take from what users are owed
+    WithdrawalBusy: Shown(503, "api_error", "wallet_busy"),
 }
 
 

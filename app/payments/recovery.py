@@ -15,7 +15,7 @@ from app.cashu.errors import BadMintSignature, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, encode_token_v4
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.plans import load_plan, scrubbed, to_new_proofs
+from app.payments.plans import JournaledSwap, load_plan, scrubbed, to_new_proofs
 from app.payments.settlement import Outcome, Settled, resolve_swap
 from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
@@ -100,6 +100,8 @@ class Recovery:
             await self._unresolved(op.id)
         elif op.kind is OpKind.DEPOSIT:
             await self._finish_deposit(op, outcome)
+        elif op.kind is OpKind.WITHDRAWAL:
+            await self._finish_withdrawal(op, outcome)
         else:
             await self._finish_refund(op, outcome)
         return await self._reload(op.id)
@@ -120,13 +122,8 @@ class Recovery:
 
     async def _finish_refund(self, op: Operation, outcome: Outcome) -> None:
         swap = load_plan(op.plan)
-        plan = swap.plan
         if outcome.settled is Settled.COMPLETED:
-            by_secret = {p.secret: p for p in outcome.proofs}
-            ordered = [by_secret[o.secret] for o in plan.outputs.outputs if o.secret in by_secret]
-            user_outputs = int(swap.extra["user_outputs"])
-            user, change = ordered[:user_outputs], ordered[user_outputs:]
-            token = encode_token_v4(Token(mint=plan.mint_url, unit=UNIT, proofs=tuple(user)))
+            token, change = _paid_out(swap, outcome)
             await self._treasury.complete_refund(op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap))
             return
         if outcome.settled is Settled.SPENT_ELSEWHERE:
@@ -135,10 +132,31 @@ class Recovery:
             op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
         )
 
+    async def _finish_withdrawal(self, op: Operation, outcome: Outcome) -> None:
+        swap = load_plan(op.plan)
+        if outcome.settled is Settled.COMPLETED:
+            token, change = _paid_out(swap, outcome)
+            await self._treasury.complete_withdrawal(
+                op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap)
+            )
+            return
+        await self._treasury.undo_withdrawal(
+            op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
+        )
+
     async def _reload(self, op_id: str) -> Operation:
         op = await self._treasury.get(op_id)
         assert op is not None, op_id
         return op
+
+
+def _paid_out(swap: JournaledSwap, outcome: Outcome) -> tuple[str, list[Proof]]:
+    """A completed payout swap: the token of its first `user_outputs` outputs, and the change that stays ours."""
+    by_secret = {p.secret: p for p in outcome.proofs}
+    ordered = [by_secret[o.secret] for o in swap.plan.outputs.outputs if o.secret in by_secret]
+    user_outputs = int(swap.extra["user_outputs"])
+    token = encode_token_v4(Token(mint=swap.plan.mint_url, unit=UNIT, proofs=tuple(ordered[:user_outputs])))
+    return token, ordered[user_outputs:]
 
 
 def failure_code(outcome: Outcome) -> str:

@@ -8,6 +8,7 @@ class OpKind(StrEnum):
     DEPOSIT = "deposit"
     REFUND = "refund"
     LIGHTNING = "lightning"
+    WITHDRAWAL = "withdrawal"  # the operator's earnings out of the treasury (app.payments.withdrawals)
 
 
 class OpState(StrEnum):
