@@ -121,12 +121,16 @@ class Withdrawals:
         raise WithdrawalBusy()
 
     def _client(self, mint_url: str | None, earned: Earnings) -> MintClient:
+        """The named mint, else the one with the most to withdraw; NotWithdrawable (the mint is not asked) when it
+        has nothing to give."""
         if mint_url is not None:
-            return self._mints.client_for_journal(normalize_mint_url(mint_url))
-        richest = max(earned.mints, key=lambda m: m.withdrawable_sat, default=None)
-        if richest is None or richest.withdrawable_sat <= 0:
-            raise NotWithdrawable("nothing may be withdrawn now: the node holds no more than it owes")
-        return self._mints.client_for_journal(richest.mint_url)
+            chosen = earned.mint(normalize_mint_url(mint_url))
+        else:
+            chosen = max(earned.mints, key=lambda m: m.withdrawable_sat, default=None)
+        if chosen is None or chosen.withdrawable_sat <= 0:
+            where = f" from {mint_url}" if mint_url else ""
+            raise NotWithdrawable(f"nothing may be withdrawn{where} now: the node holds no more than it owes")
+        return self._mints.client_for_journal(chosen.mint_url)
 
     async def _swap(self, op_id: str, decided: WithdrawalPlan) -> Withdrawal:
         plan = load_plan(decided.plan_json).plan
