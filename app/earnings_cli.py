@@ -32,7 +32,7 @@ SETTLE_WAIT_S = 2.0  # for an open withdrawal another process is settling right 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]", handler: Callable[..., int]) -> None:
     earnings = commands.add_parser("earnings", help="ecash held per mint against what users are owed; withdraw")
     earnings.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    earnings.set_defaults(handler=handler, earnings_command="show")
+    earnings.set_defaults(handler=handler)
     sub = earnings.add_subparsers(dest="earnings_command")
     withdraw = sub.add_parser("withdraw", help="take earnings out; the token is printed once on stdout")
     withdraw.add_argument("--token", action="store_true", required=True, help="as a fresh Cashu token")
@@ -50,7 +50,7 @@ def run_earnings_cli(settings: Settings, args: argparse.Namespace) -> int:
         "show": lambda w, t: _show(t, args.json),
         "withdraw": lambda w, t: _withdraw(w, args.mint, args.amount),
         "token": lambda w, t: _token(t, args.id),
-    }[args.earnings_command]
+    }[args.earnings_command or "show"]
 
     async def run() -> int:
         async with _withdrawals(settings) as (withdrawals, treasury):
