@@ -1,5 +1,6 @@
 """`python -m app earnings`: what the node holds, owes and may give its operator, per mint; `earnings withdraw
 --token [--mint M] [--amount SAT]` takes it out as a fresh token (printed once on stdout, never logged);
+`earnings withdraw --bolt11 INVOICE [--mint M] [--yes]` pays an invoice (the fee shown first, paid with --yes);
 `earnings token ID` prints the token of a withdrawal that recovery finished after a crash.
 
 Every command first settles withdrawals left open (a crash, a mint that did not answer) from the mint's word."""
@@ -34,10 +35,13 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]", ha
     earnings.add_argument("--json", action="store_true", help="print JSON instead of a table")
     earnings.set_defaults(handler=handler)
     sub = earnings.add_subparsers(dest="earnings_command")
-    withdraw = sub.add_parser("withdraw", help="take earnings out; the token is printed once on stdout")
-    withdraw.add_argument("--token", action="store_true", required=True, help="as a fresh Cashu token")
+    withdraw = sub.add_parser("withdraw", help="take earnings out as a token (printed once on stdout) or to Lightning")
+    how = withdraw.add_mutually_exclusive_group(required=True)
+    how.add_argument("--token", action="store_true", help="as a fresh Cashu token")
+    how.add_argument("--bolt11", metavar="INVOICE", help="pay this Lightning invoice (NUT-05 melt)")
     withdraw.add_argument("--mint", help="the mint to withdraw from (default: the one with the most withdrawable)")
     withdraw.add_argument("--amount", type=int, help="sat for the token (default: all, less the mint's fee)")
+    withdraw.add_argument("--yes", action="store_true", help="pay the invoice (without it: show the fee, pay nothing)")
     withdraw.set_defaults(handler=handler)
     token = sub.add_parser("token", help="print the token of a completed withdrawal (after a crash)")
     token.add_argument("id")
@@ -48,7 +52,7 @@ def run_earnings_cli(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 done; 1 nothing withdrawn (the reason on stderr) or its outcome still open."""
     command: Callable[[Withdrawals, Treasury], Awaitable[int]] = {
         "show": lambda w, t: _show(t, args.json),
-        "withdraw": lambda w, t: _withdraw(w, args.mint, args.amount),
+        "withdraw": lambda w, t: _withdraw(w, args),
         "token": lambda w, t: _token(t, args.id),
     }[args.earnings_command or "show"]
 
@@ -88,9 +92,30 @@ async def _show(treasury: Treasury, as_json: bool) -> int:
     return 0
 
 
-async def _withdraw(withdrawals: Withdrawals, mint_url: str | None, amount_sat: int | None) -> int:
-    done = await withdrawals.to_token(mint_url=mint_url, amount_sat=amount_sat)
-    return _hand_out(done)
+async def _withdraw(withdrawals: Withdrawals, args: argparse.Namespace) -> int:
+    if args.bolt11 is None:
+        return _hand_out(await withdrawals.to_token(mint_url=args.mint, amount_sat=args.amount))
+    return await _pay(withdrawals, args.bolt11, args.mint, confirmed=args.yes)
+
+
+async def _pay(withdrawals: Withdrawals, invoice: str, mint_url: str | None, *, confirmed: bool) -> int:
+    """The melt quote's fee first; paid only with --yes."""
+    offer = await withdrawals.offer(invoice, mint_url=mint_url)
+    print(
+        f"pay {offer.amount_sat} sat from {offer.mint_url}, Lightning fee up to {offer.fee_reserve_sat} sat (the "
+        f"unused part comes back) plus the mint's input fee; {offer.withdrawable_sat} sat may be withdrawn"
+    )
+    if not confirmed:
+        print("nothing paid: run again with --yes to pay")
+        return 0
+    paid = await withdrawals.pay_invoice(invoice, mint_url=offer.mint_url)
+    if paid.state is not OpState.COMPLETED:
+        print(f"withdrawal {paid.op_id} is still being settled with {paid.mint_url}; `python -m app earnings` "
+              "shows it once settled", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"paid {paid.amount_sat} sat, fees {paid.fee_sat} sat, withdrawal {paid.op_id}, preimage "
+          f"{paid.preimage or 'not given'}")  # fmt: skip
+    return 0
 
 
 async def _token(treasury: Treasury, op_id: str) -> int:

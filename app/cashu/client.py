@@ -103,6 +103,10 @@ class MintClient:
             body["outputs"] = [o.to_wire() for o in outputs]
         return _parsed(MeltQuote.from_wire, await self._post_changing("/v1/melt/bolt11", body))
 
+    async def melt_quote_status(self, quote_id: str) -> MeltQuote:
+        """NUT-05 state of a melt quote (UNPAID, PENDING, PAID), with its change once paid."""
+        return _parsed(MeltQuote.from_wire, await self._get(f"/v1/melt/quote/bolt11/{quote_id}"))
+
     async def checkstate(self, ys: Sequence[str]) -> list[ProofStateEntry]:
         """NUT-07 states of proofs by Y = hash_to_curve(secret), in the order asked."""
         data = await self._post("/v1/checkstate", {"Ys": list(ys)})

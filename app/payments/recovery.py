@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from app.cashu.errors import BadMintSignature, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, encode_token_v4
+from app.money import sat_to_msat
+from app.payments.melts import resolve_melt, scrubbed_melt
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import JournaledSwap, load_plan, scrubbed, to_new_proofs
@@ -23,6 +25,7 @@ from app.treasury.service import Treasury
 log = logging.getLogger(__name__)
 
 UNIT = "sat"
+MELT = "bolt11"  # the purpose journaled for a withdrawal paid to a Lightning invoice
 SWEEP_LEAD_TTL_S = 15.0
 POLL_S = 0.05
 
@@ -74,7 +77,8 @@ class Recovery:
             if current.state not in OPEN_STATES:
                 return current
             swap = load_plan(current.plan).with_inputs(inputs)
-            outcome = await resolve_swap(self._mints.client_for_journal(current.mint_url), swap)
+            resolve = resolve_melt if is_melt(current) else resolve_swap
+            outcome = await resolve(self._mints.client_for_journal(current.mint_url), swap)
             log.info("recovery.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.settled)
             return await self.finish(current, outcome)
 
@@ -134,20 +138,32 @@ class Recovery:
 
     async def _finish_withdrawal(self, op: Operation, outcome: Outcome) -> None:
         swap = load_plan(op.plan)
-        if outcome.settled is Settled.COMPLETED:
+        if outcome.settled is Settled.COMPLETED and is_melt(op):
+            returned = outcome.proofs  # the fee reserve's unused part (NUT-08)
+            left_msat = sat_to_msat(sum(p.amount for p in swap.plan.inputs) - sum(p.amount for p in returned))
+            await self._treasury.complete_withdrawal(
+                op.id, to_new_proofs(returned, op.mint_url, UNIT), outcome.preimage or "", scrubbed_melt(swap),
+                left_msat,
+            )  # fmt: skip
+        elif outcome.settled is Settled.COMPLETED:
             token, change = _paid_out(swap, outcome)
             await self._treasury.complete_withdrawal(
                 op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap)
             )
-            return
-        await self._treasury.undo_withdrawal(
-            op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
-        )
+        else:
+            await self._treasury.undo_withdrawal(
+                op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
+            )
 
     async def _reload(self, op_id: str) -> Operation:
         op = await self._treasury.get(op_id)
         assert op is not None, op_id
         return op
+
+
+def is_melt(op: Operation) -> bool:
+    """A withdrawal paying a Lightning invoice (NUT-05), settled from its quote rather than as a swap."""
+    return op.kind is OpKind.WITHDRAWAL and op.purpose == MELT
 
 
 def _paid_out(swap: JournaledSwap, outcome: Outcome) -> tuple[str, list[Proof]]:

@@ -1,41 +1,41 @@
-"""The operator's earnings out of the treasury as a fresh token: held proofs swapped (NUT-03) into the operator's
-token and change that stays. Journaled like refunds: the amount is checked, the proofs promised and the plan written
-in one transaction under the locks refunds take (app.treasury.withdrawals), owned through a lease (`op:<id>`) before
-it is journaled, then sent; an outcome left open (a crash, no answer) is settled from the mint's word by recovery
-(NUT-07/09), never guessed. The token is handed out once and kept only in the journal (never logged), so that a
-withdrawal finished by recovery after a crash can still be fetched (`python -m app earnings token ID`).
+"""The operator's earnings out of the treasury: as a fresh token (held proofs swapped, NUT-03, into the operator's
+token and change that stays), or paid to a Lightning invoice (NUT-05 melt, the unused fee reserve back as change on
+blank outputs, NUT-08; app.payments.melts). Journaled like refunds: the amount is checked, the proofs promised and
+the plan written in one transaction under the locks refunds take (app.treasury.withdrawals), owned through a lease
+(`op:<id>`) before it is journaled, then sent; an outcome left open (a crash, no answer) is settled from the mint's
+word by recovery (NUT-07/09, the melt quote's state), never guessed. The token is handed out once and kept only in
+the journal (never logged), so that one finished by recovery after a crash can still be fetched
+(`python -m app earnings token ID`).
 
-Paying a Lightning invoice (NUT-05 melt) or a Lightning address would take the same place: a planner deciding
-inputs for `amount + fee_reserve` inside `Treasury.begin_withdrawal`."""
+A Lightning address (LNURL-pay) resolves to a bolt11 invoice first, then pays it through `pay_invoice`."""
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.cashu.client import MintClient
 from app.cashu.errors import MintRejected, MintUnreachable, TokenAlreadySpent
-from app.cashu.keysets import KeysetInfo, choose_output_keyset, fee_table, input_fee, split_amount
-from app.cashu.outputs import plan_amounts
+from app.cashu.messages import MeltQuote
 from app.cashu.tokens import decode_token, normalize_mint_url
-from app.cashu.wallet import SwapPlan
 from app.errors import NodeError
-from app.money import msat_to_sat_floor, sat_to_msat
+from app.money import msat_to_sat_floor
+from app.payments.melts import melt_amount, send_melt
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.plans import load_plan, plan_json, to_proof
-from app.payments.recovery import UNIT, Recovery
+from app.payments.plans import load_plan
+from app.payments.recovery import MELT, Recovery, is_melt
 from app.payments.settlement import Outcome, send_swap
+from app.payments.withdrawal_plans import TOKEN, melt_planner, token_planner
 from app.treasury.earnings import Earnings
 from app.treasury.errors import ProofsTaken
-from app.treasury.records import HeldProof, Operation, OpKind, OpState
+from app.treasury.records import Operation, OpKind, OpState
 from app.treasury.service import Treasury
 from app.treasury.withdrawals import NotWithdrawable, Planner, WithdrawalPlan
 
 log = logging.getLogger(__name__)
 
 PLAN_TRIES = 3  # planned again when a concurrent refund took some of the chosen proofs
-TOKEN = "token"  # the purpose journaled for a withdrawal as a token
 
 
 class WithdrawalBusy(NodeError):
@@ -47,46 +47,20 @@ class Withdrawal:
     op_id: str
     mint_url: str
     state: OpState
-    amount_sat: int  # what the operator receives
-    fee_sat: int  # the mint's fee, paid from the earnings too
-    token: str | None  # the operator's token, once completed
+    amount_sat: int  # what the operator receives (the token's value, or the invoice's amount)
+    fee_sat: int  # the mint's fees, paid from the earnings too (a melt's: once it is paid, what the reserve cost)
+    token: str | None = None  # the operator's token, once completed
+    preimage: str | None = None  # a paid invoice's proof of payment, when the mint gives it
 
 
-def token_planner(keysets: tuple[KeysetInfo, ...], mint_url: str, amount_sat: int | None) -> Planner:
-    """Choose the proofs and outputs of a withdrawal as a token of `amount_sat` (None: everything withdrawable, less
-    the mint's fee). Pure; run inside the withdrawal's transaction."""
-    fees = fee_table(keysets)
-    output_keyset = choose_output_keyset(keysets, UNIT).id
+@dataclass(frozen=True, slots=True)
+class InvoiceOffer:
+    """What paying an invoice would cost, shown before it is paid."""
 
-    def plan(held: list[HeldProof], withdrawable_sat: int) -> WithdrawalPlan:
-        chosen = _cover(held, lambda chosen: withdrawable_sat if amount_sat is None else amount_sat + fee_of(chosen))
-        fee = fee_of(chosen)
-        to_operator = withdrawable_sat - fee if amount_sat is None else amount_sat
-        total = sum(p.amount for p in chosen)
-        if to_operator <= 0 or to_operator + fee > min(total, withdrawable_sat):
-            raise NotWithdrawable(f"{withdrawable_sat} sat may be withdrawn from {mint_url} now, the mint's fee of "
-                                  f"{fee} sat included")  # fmt: skip
-        operator, change = split_amount(to_operator), split_amount(total - to_operator - fee)
-        swap = SwapPlan(
-            mint_url, tuple(to_proof(p) for p in chosen), plan_amounts(operator + change, output_keyset), fee
-        )
-        return WithdrawalPlan(tuple(p.id for p in chosen), plan_json(swap, user_outputs=len(operator)),
-                              sat_to_msat(to_operator + fee))  # fmt: skip
-
-    def fee_of(chosen: list[HeldProof]) -> int:
-        return input_fee([to_proof(p) for p in chosen], fees)
-
-    return plan
-
-
-def _cover(held: list[HeldProof], need: Callable[[list[HeldProof]], int]) -> list[HeldProof]:
-    """Largest proofs first, until they cover what is needed (which may grow with them: the mint's fee)."""
-    chosen: list[HeldProof] = []
-    for proof in held:
-        if sum(p.amount for p in chosen) >= need(chosen):
-            break
-        chosen.append(proof)
-    return chosen
+    mint_url: str
+    amount_sat: int
+    fee_reserve_sat: int  # the most the Lightning fee may be; what it leaves comes back as change
+    withdrawable_sat: int
 
 
 class Withdrawals:
@@ -106,18 +80,43 @@ class Withdrawals:
         """Earnings of one mint (the one with the most withdrawable, unless named) as a fresh token of `amount_sat`
         (None: all it may give). NotWithdrawable when that would take from what users are owed."""
         client = self._client(mint_url, await self._treasury.earnings())
-        keysets = await client.keysets()
+        planner = token_planner(await client.keysets(), client.url, amount_sat)
+        return await self._withdraw(client, TOKEN, planner, self._swap)
+
+    async def offer(self, invoice: str, *, mint_url: str | None = None) -> InvoiceOffer:
+        """The mint's quote for paying `invoice` (NUT-05), nothing paid."""
+        earned = await self._treasury.earnings()
+        client = self._client(mint_url, earned)
+        quote = await client.melt_quote(invoice)
+        withdrawable = earned.mint(client.normalized_url)
+        return InvoiceOffer(client.normalized_url, quote.amount, quote.fee_reserve,
+                            withdrawable.withdrawable_sat if withdrawable else 0)  # fmt: skip
+
+    async def pay_invoice(self, invoice: str, *, mint_url: str | None = None) -> Withdrawal:
+        """Pay a bolt11 invoice from one mint's earnings: its amount, the fee reserve and the mint's input fee must
+        fit in what may be withdrawn; the unused reserve comes back to the treasury."""
+        client = self._client(mint_url, await self._treasury.earnings())
+        quote = await client.melt_quote(invoice)
+        planner = melt_planner(await client.keysets(), client.url, quote)
+        return await self._withdraw(client, MELT, planner, lambda op_id, decided: self._melt(op_id, decided, quote))
+
+    async def _withdraw(
+        self,
+        client: MintClient,
+        purpose: str,
+        planner: Planner,
+        send: Callable[[str, WithdrawalPlan], Awaitable[Withdrawal]],
+    ) -> Withdrawal:
         for _ in range(PLAN_TRIES):
             op_id = os.urandom(16).hex()
             async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
                 try:
                     decided = await self._treasury.begin_withdrawal(
-                        op_id=op_id, mint_url=client.normalized_url, purpose=TOKEN,
-                        plan=token_planner(keysets, client.url, amount_sat),
-                    )  # fmt: skip
+                        op_id=op_id, mint_url=client.normalized_url, purpose=purpose, plan=planner
+                    )
                 except ProofsTaken:
                     continue
-                return await self._swap(op_id, decided)
+                return await send(op_id, decided)
         raise WithdrawalBusy()
 
     def _client(self, mint_url: str | None, earned: Earnings) -> MintClient:
@@ -135,11 +134,19 @@ class Withdrawals:
     async def _swap(self, op_id: str, decided: WithdrawalPlan) -> Withdrawal:
         plan = load_plan(decided.plan_json).plan
         outcome = await send_swap(self._mints.client_for_journal(plan.mint_url), plan, sent_before=False)
+        return await self._finished(op_id, outcome)
+
+    async def _melt(self, op_id: str, decided: WithdrawalPlan, quote: MeltQuote) -> Withdrawal:
+        melt = load_plan(decided.plan_json)
+        log.info("withdrawal.melt op=%s amount_sat=%d fee_reserve_sat=%d", op_id, quote.amount, quote.fee_reserve)
+        outcome = await send_melt(self._mints.client_for_journal(melt.plan.mint_url), melt, sent_before=False)
+        return await self._finished(op_id, outcome)
+
+    async def _finished(self, op_id: str, outcome: Outcome) -> Withdrawal:
         op = await self._treasury.get(op_id)
         assert op is not None, op_id
         finished = await self._recovery.finish(op, outcome)
-        log.info("withdrawal.finished op=%s state=%s msat=%d fee_sat=%d", op_id, finished.state, decided.amount_msat,
-                 plan.fee)  # fmt: skip
+        log.info("withdrawal.finished op=%s state=%s msat=%d", op_id, finished.state, finished.amount_msat)
         return withdrawal_of(finished, outcome)
 
 
@@ -147,10 +154,14 @@ def withdrawal_of(op: Operation, outcome: Outcome | None = None) -> Withdrawal:
     """The withdrawal as the journal has it; a failed one raises why (its proofs are back in the treasury)."""
     if op.state is OpState.FAILED:
         _raise_failure(op, outcome)
-    token = op.result if op.state is OpState.COMPLETED else None
-    amount_sat = decode_token(token).amount if token else 0
-    fee_sat = msat_to_sat_floor(op.amount_msat) - amount_sat if token else 0
-    return Withdrawal(op.id, op.mint_url, op.state, amount_sat, fee_sat, token)
+    if op.state is not OpState.COMPLETED:
+        return Withdrawal(op.id, op.mint_url, op.state, 0, 0)
+    left_sat = msat_to_sat_floor(op.amount_msat)
+    if is_melt(op):
+        amount_sat = melt_amount(op.plan)
+        return Withdrawal(op.id, op.mint_url, op.state, amount_sat, left_sat - amount_sat, preimage=op.result or None)
+    amount_sat = decode_token(op.result or "").amount
+    return Withdrawal(op.id, op.mint_url, op.state, amount_sat, left_sat - amount_sat, token=op.result)
 
 
 def _raise_failure(op: Operation, outcome: Outcome | None) -> None:

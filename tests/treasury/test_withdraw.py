@@ -13,7 +13,7 @@ from app.cashu.tokens import decode_token
 from app.ledger.records import Totals
 from app.payments.deposits import Purpose
 from app.payments.refunds import Refund, WalletShort
-from app.payments.withdrawals import Withdrawal, Withdrawals
+from app.payments.withdrawals import Withdrawal
 from app.treasury.errors import RefundInProgress
 from app.treasury.records import OpState
 from app.treasury.verify import MintVerification, verify_with_mints
@@ -21,10 +21,6 @@ from app.treasury.withdrawals import NotWithdrawable
 from tests.fixtures.mint import RunningMint
 from tests.treasury.stacks import Stack, books, stack, token_states_at
 from tests.treasury.test_earnings import charge
-
-
-def withdrawals(node: Stack) -> Withdrawals:
-    return Withdrawals(node.treasury, node.refunds._mints, node.ownership, node.recovery)
 
 
 async def verified(node: Stack) -> MintVerification:
@@ -41,7 +37,7 @@ async def test_withdraw_everything_earned_as_a_token(database_url: str, mint: Ru
     async with stack(database_url, mint.url) as node:
         deposit = await node.deposits.deposit(await mint.make_token(100), Purpose.CREATE)
         await charge(node, deposit.account.key_hash, 30_500)
-        paid = await withdrawals(node).to_token()
+        paid = await node.withdrawals.to_token()
         after = await node.treasury.earnings()
         refund = await node.refunds.refund(deposit.account.id)
         report = await books(node.db)
@@ -65,10 +61,10 @@ async def test_more_than_earned_is_refused_and_nothing_moves(database_url: str, 
         deposit = await node.deposits.deposit(await mint.make_token(100), Purpose.CREATE)
         await charge(node, deposit.account.key_hash, 20_000)
         with pytest.raises(NotWithdrawable):
-            await withdrawals(node).to_token(amount_sat=21)
+            await node.withdrawals.to_token(amount_sat=21)
         with pytest.raises(NotWithdrawable):
-            await withdrawals(node).to_token(mint_url="http://127.0.0.1:1/elsewhere", amount_sat=1)
-        partly = await withdrawals(node).to_token(mint_url=mint.url, amount_sat=5)
+            await node.withdrawals.to_token(mint_url="http://127.0.0.1:1/elsewhere", amount_sat=1)
+        partly = await node.withdrawals.to_token(mint_url=mint.url, amount_sat=5)
         earned = await node.treasury.earnings()
         report = await books(node.db)
 
@@ -80,7 +76,7 @@ async def test_nothing_earned_nothing_withdrawn(database_url: str, mint: Running
     async with stack(database_url, mint.url) as node:
         await node.deposits.deposit(await mint.make_token(10), Purpose.CREATE)
         with pytest.raises(NotWithdrawable):
-            await withdrawals(node).to_token()
+            await node.withdrawals.to_token()
 
 
 async def test_the_mint_fee_comes_out_of_the_earnings(database_url: str, mint_fee: RunningMint) -> None:
@@ -89,8 +85,8 @@ async def test_the_mint_fee_comes_out_of_the_earnings(database_url: str, mint_fe
         await charge(node, deposit.account.key_hash, deposit.account.balance_msat - 20_000)
         earned = await node.treasury.earnings()
         with pytest.raises(NotWithdrawable):
-            await withdrawals(node).to_token(amount_sat=earned.mints[0].withdrawable_sat)
-        paid = await withdrawals(node).to_token()
+            await node.withdrawals.to_token(amount_sat=earned.mints[0].withdrawable_sat)
+        paid = await node.withdrawals.to_token()
         report = await books(node.db)
         audit = await verified(node)
 
@@ -115,7 +111,7 @@ async def withdraw_until_done(node: Stack, amount_sat: int) -> Withdrawal:
     """The withdrawal asked again while refunds in flight keep the change it needs."""
     for _ in range(100):
         try:
-            return await withdrawals(node).to_token(amount_sat=amount_sat)
+            return await node.withdrawals.to_token(amount_sat=amount_sat)
         except NotWithdrawable:
             await asyncio.sleep(0.05)
     raise AssertionError("the withdrawal never went through")
@@ -133,7 +129,7 @@ async def test_a_withdrawal_racing_refunds_on_two_processes_never_takes_a_users_
         earned = await one.treasury.earnings()
         nodes: Sequence[Stack] = (one, two) * users
         results = await asyncio.gather(
-            *(withdrawals(node).to_token(amount_sat=16) for node in (two, one, two)),
+            *(node.withdrawals.to_token(amount_sat=16) for node in (two, one, two)),
             *(refund_until_paid(nodes[i], d.account.id) for i, d in enumerate(deposits)),
             return_exceptions=True,
         )
@@ -144,7 +140,7 @@ async def test_a_withdrawal_racing_refunds_on_two_processes_never_takes_a_users_
         totals = await one.ledger.totals()
         audit = await verified(one)
         with pytest.raises(NotWithdrawable):
-            await withdrawals(one).to_token(amount_sat=1)
+            await one.withdrawals.to_token(amount_sat=1)
 
     assert earned.withdrawable_msat == 16_000
     assert len(done) <= 1 and all(isinstance(t, Withdrawal | NotWithdrawable) for t in tries), tries
