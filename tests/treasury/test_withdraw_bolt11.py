@@ -2,6 +2,10 @@
 earned (amount, fee reserve and input fee must fit), the unused reserve back in the treasury (NUT-08 blank outputs),
 and a melt whose answer was lost settled from the quote's state, once."""
 
+import asyncio
+import subprocess
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -10,7 +14,9 @@ from app.payments.deposits import Purpose
 from app.treasury.records import OpState
 from app.treasury.withdrawals import NotWithdrawable
 from tests.fixtures.mint import RunningMint
-from tests.treasury.stacks import Intercepting, Stack, answering, books, stack
+from tests.fixtures.node_process import books, operator_command
+from tests.treasury.stacks import Intercepting, Stack, answering, stack
+from tests.treasury.stacks import books as books_of
 from tests.treasury.test_earnings import charge
 from tests.treasury.test_withdraw import verified
 
@@ -37,7 +43,7 @@ async def test_pay_an_invoice_from_the_earnings_with_the_unused_fee_back(
         offer = await node.withdrawals.offer(invoice)
         paid = await node.withdrawals.pay_invoice(invoice)
         earned = await node.treasury.earnings()
-        report = await books(node.db)
+        report = await books_of(node.db)
         audit = await verified(node)
 
     assert (offer.amount_sat, offer.withdrawable_sat) == (5, 20) and offer.fee_reserve_sat > 0
@@ -58,7 +64,7 @@ async def test_an_invoice_beyond_the_earnings_is_refused_before_paying(
         await earn(node, mint, 64, 20_000)
         with pytest.raises(NotWithdrawable):
             await node.withdrawals.pay_invoice(invoice)
-        report = await books(node.db)
+        report = await books_of(node.db)
 
     assert (report.withdrawn_msat, report.open_operations, report.assets_msat, report.reconciles) == (
         0, 0, 64_000, True,
@@ -78,7 +84,7 @@ async def test_a_melt_whose_answer_is_lost_settles_once_from_the_quote(
         assert journaled is not None
         settled = await node.recovery.recover(journaled)  # what the node's recovery sweep does
         again = await node.recovery.recover(journaled)
-        report = await books(node.db)
+        report = await books_of(node.db)
         audit = await verified(node)
 
     # the mint paid it: its quote says so at once; never reached: left open, then sent again as planned
@@ -88,3 +94,33 @@ async def test_a_melt_whose_answer_is_lost_settles_once_from_the_quote(
     assert (report.withdrawn_msat, report.open_operations, report.reconciles) == (settled.amount_msat, 0, True)
     assert report.assets_msat == 64_000 - settled.amount_msat
     assert audit.ok, audit.differences
+
+
+async def earned_through_a_node(database_url: str, mint: RunningMint) -> None:
+    async with stack(database_url, mint.url) as node:
+        await earn(node, mint, 64, 20_000)
+
+
+def test_the_command_shows_the_fee_first_and_pays_only_with_yes(
+    database_url: str, mint: RunningMint, mint_fee: RunningMint, tmp_path: Path
+) -> None:
+    invoice = asyncio.run(invoice_of(mint_fee, 5))
+    asyncio.run(earned_through_a_node(database_url, mint))
+
+    def earnings(*args: str) -> subprocess.CompletedProcess[str]:
+        return operator_command(database_url, tmp_path, "earnings", *args)
+
+    shown = earnings("withdraw", "--bolt11", invoice)
+    unpaid = books(database_url)
+    paid = earnings("withdraw", "--bolt11", invoice, "--yes")
+    table = earnings()
+
+    assert shown.returncode == 0, shown.stderr
+    assert "pay 5 sat" in shown.stdout and "fee up to 2 sat" in shown.stdout and "nothing paid" in shown.stdout
+    assert (unpaid.withdrawn_msat, unpaid.open_operations) == (0, 0)
+    assert paid.returncode == 0, paid.stderr
+    assert "paid 5 sat, fees 1 sat" in paid.stdout
+    assert table.returncode == 0, table.stderr
+    assert "WITHDRAWABLE sat" in table.stdout and "withdrawable 14000 msat in all" in table.stdout
+    report = books(database_url)
+    assert (report.withdrawn_msat, report.liabilities_msat, report.reconciles) == (6_000, 44_000, True)
