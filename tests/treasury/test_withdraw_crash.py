@@ -26,6 +26,7 @@ from tests.fixtures.mint import RunningMint
 from tests.fixtures.node_process import ROOT, books, operator_command
 from tests.treasury.stacks import stack
 from tests.treasury.test_earnings import charge
+from tests.treasury.test_withdraw_bolt11 import invoice_of
 
 MINT_TIMEOUT_S = "3"  # the killed command's lease on its withdrawal (MINT_TIMEOUT_S + 5) runs out soon
 SETTLED_WITHIN_S = 60.0
@@ -44,12 +45,12 @@ async def earn(database_url: str, gate: Gate, mint: RunningMint) -> None:
         await charge(node, deposit.account.key_hash, 10_000)
 
 
-def spawn_withdrawal(database_url: str, work_dir: Path) -> "subprocess.Popen[str]":
+def spawn_withdrawal(database_url: str, work_dir: Path, *how: str) -> "subprocess.Popen[str]":
     work_dir.mkdir(parents=True, exist_ok=True)
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env |= {"DATABASE_URL": database_url, "DATA_DIR": str(work_dir / "data"), "PYTHONPATH": str(ROOT),
             "MINT_TIMEOUT_S": MINT_TIMEOUT_S}  # fmt: skip
-    command = [sys.executable, "-m", "app", "earnings", "withdraw", "--token", "--amount", "10"]
+    command = [sys.executable, "-m", "app", "earnings", "withdraw", *how]
     return subprocess.Popen(command, env=env, cwd=work_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -80,7 +81,7 @@ def test_sigkill_mid_withdrawal_settles_once_after_restart(
 ) -> None:
     asyncio.run(earn(database_url, gate, mint))
     gate.set(Mode.HOLD)
-    killed = spawn_withdrawal(database_url, tmp_path / "killed")
+    killed = spawn_withdrawal(database_url, tmp_path / "killed", "--token", "--amount", "10")
     gate.wait_held(1)
     os.kill(killed.pid, signal.SIGKILL)
     _, printed_stderr = killed.communicate(timeout=10)
@@ -99,5 +100,29 @@ def test_sigkill_mid_withdrawal_settles_once_after_restart(
     assert "cashu" not in printed_stderr
     report = books(database_url)
     assert (report.withdrawn_msat, report.liabilities_msat, report.assets_msat) == (10_000, 10_000, 10_000)
+    assert (report.open_operations, report.reconciles) == (0, True)
+    assert asyncio.run(mints_agree(database_url)) == []
+
+
+@pytest.mark.parametrize("forward", [True, False], ids=["mint-paid-it", "never-reached-the-mint"])
+def test_sigkill_mid_melt_settles_once_after_restart(
+    database_url: str, mint: RunningMint, mint_fee: RunningMint, gate: Gate, tmp_path: Path, forward: bool
+) -> None:
+    """The same for paying an invoice: the melt is held at the gate when the command dies; afterwards the quote's
+    state settles it (or, never sent, it is sent again as planned and paid), and the unused fee comes back."""
+    asyncio.run(earn(database_url, gate, mint))
+    invoice = asyncio.run(invoice_of(mint_fee, 5))
+    gate.set(Mode.HOLD, path="/v1/melt/bolt11")
+    killed = spawn_withdrawal(database_url, tmp_path / "killed", "--bolt11", invoice, "--yes")
+    gate.wait_held(1)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.communicate(timeout=10)
+    answers = gate.release(forward=forward)
+
+    assert len(answers) == (1 if forward else 0)
+    (withdrawal,) = withdrawals_after_settling(database_url, tmp_path / "operator")
+    assert (withdrawal["state"], withdrawal["amount_msat"]) == ("completed", 6_000)  # 5 sat and FakeWallet's 1 sat fee
+    report = books(database_url)
+    assert (report.withdrawn_msat, report.liabilities_msat, report.assets_msat) == (6_000, 10_000, 14_000)
     assert (report.open_operations, report.reconciles) == (0, True)
     assert asyncio.run(mints_agree(database_url)) == []
