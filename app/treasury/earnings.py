@@ -7,7 +7,8 @@ withdrawn without touching a msat of anyone's balance.
 - owed: every key's balance (reservations for requests in flight are part of it) plus refunds debited but not yet
   paid (a refund that cannot happen credits its key again).
 - withdrawable: held - owed, never below zero, across mints (a balance is not tied to a mint); from one mint at most
-  what it holds. A withdrawal's own mint fee comes out of it.
+  what it holds, and never so much that no mint is left that could refund the largest balance whole (a refund is
+  paid from one mint). A withdrawal's own mint fee comes out of it.
 
 `assess` is the arithmetic (pure); `earnings_in` reads the figures in the caller's transaction, so a withdrawal
 checks them under the same locks refunds take (app.treasury.withdrawals)."""
@@ -40,6 +41,7 @@ class Owed:
     balances_msat: int  # every key's balance, reservations included
     reserved_msat: int  # of which held for requests in flight
     pending_refunds_msat: int  # debited by refunds not yet paid
+    largest_balance_msat: int = 0  # a refund pays a key's balance from one mint: some mint must keep this much
 
     @property
     def total_msat(self) -> int:
@@ -74,11 +76,20 @@ def assess(held: Sequence[MintHeld], owed: Owed, unit: str = UNIT) -> Earnings:
     held_msat = sat_to_msat(sum(m.held_sat for m in held))
     withdrawable_msat = max(0, held_msat - owed.total_msat)
     withdrawable_sat = msat_to_sat_floor(withdrawable_msat)
+    largest_sat = -(-owed.largest_balance_msat // 1000)  # whole sats, rounded up
     mints = tuple(
-        MintEarnings(m.mint_url, m.held_sat, m.in_flight_sat, min(m.held_sat, withdrawable_sat)) for m in held
+        MintEarnings(m.mint_url, m.held_sat, m.in_flight_sat, min(_spare(m, held, largest_sat), withdrawable_sat))
+        for m in held
     )
     in_flight_msat = sat_to_msat(sum(m.in_flight_sat for m in held))
     return Earnings(unit, mints, held_msat, in_flight_msat, owed, withdrawable_msat)
+
+
+def _spare(mint: MintHeld, held: Sequence[MintHeld], largest_sat: int) -> int:
+    """What this mint may give without leaving the largest balance without a mint that can refund it whole."""
+    if any(other.held_sat >= largest_sat for other in held if other.mint_url != mint.mint_url):
+        return mint.held_sat
+    return max(0, mint.held_sat - largest_sat)
 
 
 def earnings_in(conn: Connection, unit: str = UNIT) -> Earnings:
@@ -102,9 +113,11 @@ def _held_by_mint(conn: Connection, unit: str) -> list[MintHeld]:
 
 
 def _owed(conn: Connection) -> Owed:
-    balances, reserved = conn.execute(
+    balances, reserved, largest = conn.execute(
         select(
-            func.coalesce(func.sum(api_keys.c.balance_msat), 0), func.coalesce(func.sum(api_keys.c.reserved_msat), 0)
+            func.coalesce(func.sum(api_keys.c.balance_msat), 0),
+            func.coalesce(func.sum(api_keys.c.reserved_msat), 0),
+            func.coalesce(func.max(api_keys.c.balance_msat), 0),
         )
     ).one()
     pending = conn.scalar(
@@ -113,4 +126,4 @@ def _owed(conn: Connection) -> Owed:
             cashu_operations.c.state.in_([state.value for state in OPEN_STATES]),
         )
     )
-    return Owed(int(balances), int(reserved), int(pending or 0))
+    return Owed(int(balances), int(reserved), int(pending or 0), int(largest))

@@ -27,6 +27,8 @@ def test_withdrawable_is_held_less_balances_and_refunds_in_flight_and_never_nega
     assert (earned.held_msat, earned.in_flight_msat, earned.owed.total_msat) == (100_000, 5_000, 69_500)
     assert earned.withdrawable_msat == 30_500
     assert [(m.mint_url, m.withdrawable_sat) for m in earned.mints] == [("http://a", 30), ("http://b", 30)]
+    one_big_balance = assess(held, Owed(60_000, 0, 0, largest_balance_msat=59_001))  # 60 sat refunded from one mint
+    assert [m.withdrawable_sat for m in one_big_balance.mints] == [10, 30]  # b's 30 may go: a keeps 60
     owing_more = assess(held, Owed(balances_msat=150_000, reserved_msat=0, pending_refunds_msat=0))
     assert owing_more.withdrawable_msat == 0 and {m.withdrawable_sat for m in owing_more.mints} == {0}
 
