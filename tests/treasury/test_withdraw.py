@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from app.cashu.client import MintClient
+from app.cashu.errors import MintRejected
 from app.cashu.messages import ProofState
 from app.cashu.tokens import decode_token
 from app.ledger.records import Totals
@@ -19,7 +20,7 @@ from app.treasury.records import OpState
 from app.treasury.verify import MintVerification, verify_with_mints
 from app.treasury.withdrawals import NotWithdrawable
 from tests.fixtures.mint import RunningMint
-from tests.treasury.stacks import Stack, books, stack, token_states_at
+from tests.treasury.stacks import Intercepting, Stack, answering, books, stack, token_states_at
 from tests.treasury.test_earnings import charge
 
 
@@ -154,3 +155,24 @@ async def test_a_withdrawal_racing_refunds_on_two_processes_never_takes_a_users_
     assert (totals.deposited_msat, totals.charged_msat, totals.refunded_msat) == (64_000, 16_000, 48_000)
     assert_books_add_up(totals)
     assert audit.ok, audit.differences
+
+
+async def test_a_withdrawal_the_mint_refuses_gives_its_proofs_back(database_url: str, mint: RunningMint) -> None:
+    refusing = Intercepting(answering(400, {"code": 11000, "detail": "no"}, forward_first=False))
+    async with stack(database_url, mint.url, refusing) as refused, stack(database_url, mint.url) as node:
+        deposit = await node.deposits.deposit(await mint.make_token(32), Purpose.CREATE)
+        await charge(node, deposit.account.key_hash, 12_000)
+        before = await node.treasury.earnings()
+        with pytest.raises(MintRejected):
+            await refused.withdrawals.to_token()
+        after = await node.treasury.earnings()
+        (failed,) = await node.treasury.recent_withdrawals()
+        paid = await node.withdrawals.to_token()
+        report = await books(node.db)
+
+    assert (failed.state, failed.error) == (OpState.FAILED, "invalid")
+    assert after == before and before.withdrawable_msat == 12_000
+    assert paid.amount_sat == 12
+    assert (report.withdrawn_msat, report.assets_msat, report.liabilities_msat, report.reconciles) == (
+        12_000, 20_000, 20_000, True,
+    )  # fmt: skip
