@@ -20,11 +20,11 @@ from app.db.leases import Leases, new_boot_id
 from app.errors import NodeError
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.recovery import Recovery
+from app.payments.recovery import Recovery, is_melt
 from app.payments.withdrawals import Withdrawal, Withdrawals, withdrawal_of
 from app.settings import Settings
 from app.treasury.earnings import Earnings
-from app.treasury.records import Operation, OpState
+from app.treasury.records import Operation, OpKind, OpState
 from app.treasury.service import Treasury
 
 SETTLE_WAIT_S = 2.0  # for an open withdrawal another process is settling right now
@@ -49,7 +49,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]", ha
 
 
 def run_earnings_cli(settings: Settings, args: argparse.Namespace) -> int:
-    """Exit 0 done; 1 nothing withdrawn (the reason on stderr) or its outcome still open."""
+    """Exit 0 done; 1 nothing withdrawn (the reason on stderr) or its outcome still open; 2 a wrong option."""
     command: Callable[[Withdrawals, Treasury], Awaitable[int]] = {
         "show": lambda w, t: _show(t, args.json),
         "withdraw": lambda w, t: _withdraw(w, args),
@@ -93,6 +93,9 @@ async def _show(treasury: Treasury, as_json: bool) -> int:
 
 
 async def _withdraw(withdrawals: Withdrawals, args: argparse.Namespace) -> int:
+    if args.bolt11 is not None and args.amount is not None:
+        print("--amount is for --token: an invoice names its own amount", file=sys.stderr)
+        return 2
     if args.bolt11 is None:
         return _hand_out(await withdrawals.to_token(mint_url=args.mint, amount_sat=args.amount))
     return await _pay(withdrawals, args.bolt11, args.mint, confirmed=args.yes)
@@ -120,8 +123,8 @@ async def _pay(withdrawals: Withdrawals, invoice: str, mint_url: str | None, *, 
 
 async def _token(treasury: Treasury, op_id: str) -> int:
     op = await treasury.get(op_id)
-    if op is None or op.kind != "withdrawal":
-        print(f"no withdrawal {op_id}", file=sys.stderr)
+    if op is None or op.kind is not OpKind.WITHDRAWAL or is_melt(op):
+        print(f"no withdrawal as a token with id {op_id}", file=sys.stderr)
         return 1
     return _hand_out(withdrawal_of(op))
 
