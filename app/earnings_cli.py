@@ -154,7 +154,7 @@ def format_earnings(earned: Earnings, recent: list[Operation]) -> str:
     lines += [
         f"held {earned.held_msat} msat; owed {owed.total_msat} msat (balances {owed.balances_msat}, of which "
         f"reserved {owed.reserved_msat}; refunds in flight {owed.pending_refunds_msat})",
-        f"withdrawable {earned.withdrawable_msat} msat in all",
+        f"withdrawable {earned.withdrawable_msat} msat in all (a mint's figure is the most it may give of that)",
     ]
     unsettled = [op for op in recent if op.state is not OpState.COMPLETED]
     lines += [f"withdrawal {op.id}: {op.state.value} {op.error or ''}".rstrip() for op in unsettled]
