@@ -1,5 +1,5 @@
 """Operator commands: `python -m app serve | migrate | keys create/show | ledger check | wallet report [--verify] |
-admin set-password`."""
+admin set-password | earnings [withdraw]`."""
 
 import argparse
 import asyncio
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from app.db.database import Database, open_database
 from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
+from app.earnings_cli import register as register_earnings
 from app.ledger.service import Ledger
 from app.observability.logging import configure_logging, log_config
 from app.settings import ConfigError, Settings, load_settings
@@ -223,6 +224,13 @@ def discover(settings: Settings, args: argparse.Namespace) -> int:
     return run_discover_cli(settings.relays, args.json)
 
 
+def earnings(settings: Settings, args: argparse.Namespace) -> int:
+    from app.earnings_cli import run_earnings_cli
+
+    _migrated(settings)
+    return run_earnings_cli(settings, args)
+
+
 def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
@@ -262,6 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     find = commands.add_parser("discover", help="list the providers announced on the configured relays")
     find.add_argument("--json", action="store_true", help="print JSON instead of a table")
     find.set_defaults(handler=discover)
+    register_earnings(commands, earnings)
     return parser
 
 

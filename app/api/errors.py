@@ -37,9 +37,11 @@ from app.nostr.errors import InvalidEvent, InvalidNostrKey
 from app.payments.foreign import ForeignSwapFailed
 from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
 from app.payments.refunds import WalletShort
+from app.payments.withdrawals import WithdrawalBusy
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
 from app.treasury.errors import RefundInProgress
+from app.treasury.withdrawals import NotWithdrawable
 from app.upstream.client import ReplyTooLarge, UpstreamDropped, UpstreamPoolFull
 from app.upstream.refusals import UpstreamFailed, UpstreamRejected
 
@@ -108,6 +110,8 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     admin.LoginThrottled: Shown(429, "rate_limit_error", "rate_limit_exceeded"),
     admin.CrossOriginRefused: Shown(403, INVALID, "cross_origin_refused"),
     RateLimited: Shown(429, "requests", "rate_limit_exceeded"),  # OpenAI's type and code for a request rate limit
+    NotWithdrawable: Shown(409, INVALID, "not_withdrawable"),  # would take from what users are owed
+    WithdrawalBusy: Shown(503, "api_error", "wallet_busy"),
 }
 
 

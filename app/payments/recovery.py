@@ -14,9 +14,11 @@ from typing import Protocol
 
 from app.cashu.errors import BadMintSignature, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, encode_token_v4
+from app.money import sat_to_msat
+from app.payments.melts import resolve_melt, scrubbed_melt
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
-from app.payments.plans import load_plan, scrubbed, to_new_proofs
+from app.payments.plans import JournaledSwap, load_plan, scrubbed, to_new_proofs
 from app.payments.settlement import Outcome, Settled, resolve_swap
 from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
@@ -24,6 +26,7 @@ from app.treasury.service import Treasury
 log = logging.getLogger(__name__)
 
 UNIT = "sat"
+MELT = "bolt11"  # the purpose journaled for a withdrawal paid to a Lightning invoice
 SWEEP_LEAD_TTL_S = 15.0
 POLL_S = 0.05
 
@@ -94,7 +97,8 @@ class Recovery:
                 await settler.settle_owned(current, inputs)
                 return await self._reload(op.id)
             swap = load_plan(current.plan).with_inputs(inputs)
-            outcome = await resolve_swap(self._mints.client_for_journal(current.mint_url), swap)
+            resolve = resolve_melt if is_melt(current) else resolve_swap
+            outcome = await resolve(self._mints.client_for_journal(current.mint_url), swap)
             log.info("recovery.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.settled)
             return await self.finish(current, outcome)
 
@@ -120,6 +124,8 @@ class Recovery:
             await self._unresolved(op.id)
         elif op.kind is OpKind.DEPOSIT:
             await self._finish_deposit(op, outcome)
+        elif op.kind is OpKind.WITHDRAWAL:
+            await self._finish_withdrawal(op, outcome)
         else:
             await self._finish_refund(op, outcome)
         return await self._reload(op.id)
@@ -140,13 +146,8 @@ class Recovery:
 
     async def _finish_refund(self, op: Operation, outcome: Outcome) -> None:
         swap = load_plan(op.plan)
-        plan = swap.plan
         if outcome.settled is Settled.COMPLETED:
-            by_secret = {p.secret: p for p in outcome.proofs}
-            ordered = [by_secret[o.secret] for o in plan.outputs.outputs if o.secret in by_secret]
-            user_outputs = int(swap.extra["user_outputs"])
-            user, change = ordered[:user_outputs], ordered[user_outputs:]
-            token = encode_token_v4(Token(mint=plan.mint_url, unit=UNIT, proofs=tuple(user)))
+            token, change = _paid_out(swap, outcome)
             await self._treasury.complete_refund(op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap))
             return
         if outcome.settled is Settled.SPENT_ELSEWHERE:
@@ -155,10 +156,43 @@ class Recovery:
             op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
         )
 
+    async def _finish_withdrawal(self, op: Operation, outcome: Outcome) -> None:
+        swap = load_plan(op.plan)
+        if outcome.settled is Settled.COMPLETED and is_melt(op):
+            returned = outcome.proofs  # the fee reserve's unused part (NUT-08)
+            left_msat = sat_to_msat(sum(p.amount for p in swap.plan.inputs) - sum(p.amount for p in returned))
+            await self._treasury.complete_withdrawal(
+                op.id, to_new_proofs(returned, op.mint_url, UNIT), outcome.preimage or "", scrubbed_melt(swap),
+                left_msat,
+            )  # fmt: skip
+        elif outcome.settled is Settled.COMPLETED:
+            token, change = _paid_out(swap, outcome)
+            await self._treasury.complete_withdrawal(
+                op.id, to_new_proofs(change, op.mint_url, UNIT), token, scrubbed(swap)
+            )
+        else:
+            await self._treasury.undo_withdrawal(
+                op.id, failure_code(outcome), inputs_spent=outcome.settled is Settled.SPENT_ELSEWHERE
+            )
+
     async def _reload(self, op_id: str) -> Operation:
         op = await self._treasury.get(op_id)
         assert op is not None, op_id
         return op
+
+
+def is_melt(op: Operation) -> bool:
+    """A withdrawal paying a Lightning invoice (NUT-05), settled from its quote rather than as a swap."""
+    return op.kind is OpKind.WITHDRAWAL and op.purpose == MELT
+
+
+def _paid_out(swap: JournaledSwap, outcome: Outcome) -> tuple[str, list[Proof]]:
+    """A completed payout swap: the token of its first `user_outputs` outputs, and the change that stays ours."""
+    by_secret = {p.secret: p for p in outcome.proofs}
+    ordered = [by_secret[o.secret] for o in swap.plan.outputs.outputs if o.secret in by_secret]
+    user_outputs = int(swap.extra["user_outputs"])
+    token = encode_token_v4(Token(mint=swap.plan.mint_url, unit=UNIT, proofs=tuple(ordered[:user_outputs])))
+    return token, ordered[user_outputs:]
 
 
 def failure_code(outcome: Outcome) -> str:

@@ -28,6 +28,7 @@ class Outcome:
     settled: Settled
     proofs: tuple[Proof, ...] = ()
     refusal: CashuError | None = None
+    preimage: str | None = None  # a paid melt's proof of payment (app.payments.melts)
 
 
 _BY_RECOVERY = {

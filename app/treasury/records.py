@@ -9,6 +9,7 @@ class OpKind(StrEnum):
     REFUND = "refund"
     LIGHTNING = "lightning"
     FOREIGN = "foreign"  # a token of an untrusted mint, melted there into a Lightning mint at a trusted one
+    WITHDRAWAL = "withdrawal"  # the operator's earnings out of the treasury (app.payments.withdrawals)
 
 
 class OpState(StrEnum):

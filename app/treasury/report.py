@@ -20,11 +20,14 @@ class WalletReport:
     granted_msat: int  # operator grants (keys create): owed to users but never backed by ecash
     open_operations: int
     parked_operations: list[str]  # "kind:id" of operations left unresolved after every retry: the operator's to settle
+    withdrawn_msat: int = 0  # the operator's earnings taken out (`earnings withdraw`), mint fees included
 
     @property
     def reconciles(self) -> bool:
-        """Every sat that came in as ecash and has not gone out is held: assets = deposits - refunds paid."""
-        return self.assets_msat == self.deposited_msat - (self.refunded_msat - self.pending_refunds_msat)
+        """Every sat that came in as ecash and has not gone out is held: assets = deposits - refunds paid -
+        earnings withdrawn."""
+        paid_out = self.refunded_msat - self.pending_refunds_msat + self.withdrawn_msat
+        return self.assets_msat == self.deposited_msat - paid_out
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "mints": [asdict(m) for m in self.mints], "reconciles": self.reconciles}
@@ -45,4 +48,5 @@ async def wallet_report(treasury: Treasury) -> WalletReport:
         granted_msat=totals.adjusted_msat,
         open_operations=len(open_ops),
         parked_operations=[f"{op.kind}:{op.id}" for op in open_ops if op.state is OpState.PARKED],
+        withdrawn_msat=await treasury.withdrawn_msat(),
     )

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from app.db.database import Database
 from app.ledger import audit
 from app.ledger.records import Account, Totals
-from app.treasury import store
+from app.treasury import store, withdrawals
+from app.treasury.earnings import Earnings, current_earnings
 from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, RefundPlan
 
 
@@ -108,3 +109,29 @@ class Treasury:
 
     async def totals(self) -> Totals:
         return await self._db.run(audit.totals())
+
+    async def earnings(self) -> Earnings:
+        return await self._db.run(current_earnings())
+
+    async def begin_withdrawal(
+        self, *, op_id: str, mint_url: str, purpose: str, plan: withdrawals.Planner
+    ) -> withdrawals.WithdrawalPlan:
+        return await self._db.run(
+            withdrawals.begin_withdrawal(op_id=op_id, mint_url=mint_url, purpose=purpose, now=self._now(), plan=plan)
+        )
+
+    async def complete_withdrawal(
+        self, op_id: str, change: Sequence[NewProof], result: str, scrubbed_plan: str, amount_msat: int | None = None
+    ) -> str | None:
+        return await self._db.run(
+            withdrawals.complete_withdrawal(op_id, change, result, scrubbed_plan, self._now(), amount_msat)
+        )
+
+    async def undo_withdrawal(self, op_id: str, error: str, *, inputs_spent: bool = False) -> bool:
+        return await self._db.run(withdrawals.undo_withdrawal(op_id, error, self._now(), inputs_spent=inputs_spent))
+
+    async def withdrawn_msat(self) -> int:
+        return await self._db.run(withdrawals.withdrawn_msat())
+
+    async def recent_withdrawals(self, limit: int = 20) -> list[Operation]:
+        return await self._db.run(withdrawals.recent_withdrawals(limit))

@@ -23,6 +23,7 @@ from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery, RetryPolicy
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
+from app.payments.withdrawals import Withdrawals
 from app.treasury.report import WalletReport, wallet_report
 from app.treasury.service import Treasury
 from app.treasury.verify import verify_with_mints
@@ -92,6 +93,7 @@ class Stack:
     deposits: Deposits
     refunds: Refunds
     payments: Payments
+    withdrawals: Withdrawals
 
 
 @asynccontextmanager
@@ -114,7 +116,9 @@ async def stack(
             ledger, treasury, mints, ownership, recovery, limits=TokenLimits(max_amount=1_000_000, max_proofs=256)
         )
         refunds = Refunds(treasury, mints, ownership, recovery)
-        yield Stack(db, ledger, treasury, ownership, recovery, deposits, refunds, Payments(ledger, deposits, refunds))
+        payments = Payments(ledger, deposits, refunds)
+        withdrawals = Withdrawals(treasury, mints, ownership, recovery)
+        yield Stack(db, ledger, treasury, ownership, recovery, deposits, refunds, payments, withdrawals)
 
 
 async def books(db: Database) -> WalletReport:
