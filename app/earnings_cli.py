@@ -1,12 +1,14 @@
 """`python -m app earnings`: what the node holds, owes and may give its operator, per mint; `earnings withdraw
 --token [--mint M] [--amount SAT]` takes it out as a fresh token (printed once on stdout, never logged);
-`earnings withdraw --bolt11 INVOICE [--mint M] [--yes]` pays an invoice (the fee shown first, paid with --yes);
+`earnings withdraw --bolt11 INVOICE [--mint M] [--yes]` pays an invoice (the fee shown first, paid with --yes), and
+`--lightning-address A --amount SAT` the invoice that address gives;
 `earnings token ID` prints the token of a withdrawal that recovery finished after a crash.
 
 Every command first settles withdrawals left open (a crash, a mint that did not answer) from the mint's word."""
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +20,7 @@ import httpx
 from app.db.database import open_database
 from app.db.leases import Leases, new_boot_id
 from app.errors import NodeError
+from app.payments.lnurl import invoice_for_address
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery, is_melt
@@ -39,6 +42,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]", ha
     how = withdraw.add_mutually_exclusive_group(required=True)
     how.add_argument("--token", action="store_true", help="as a fresh Cashu token")
     how.add_argument("--bolt11", metavar="INVOICE", help="pay this Lightning invoice (NUT-05 melt)")
+    how.add_argument("--lightning-address", metavar="ADDRESS", help="pay --amount sat to this address (LNURL-pay)")
     withdraw.add_argument("--mint", help="the mint to withdraw from (default: the one with the most withdrawable)")
     withdraw.add_argument("--amount", type=int, help="sat for the token (default: all, less the mint's fee)")
     withdraw.add_argument("--yes", action="store_true", help="pay the invoice (without it: show the fee, pay nothing)")
@@ -77,7 +81,9 @@ async def _withdrawals(settings: Settings) -> AsyncIterator[tuple[Withdrawals, T
             mints = TrustedMints(http, settings.cashu_mints, timeout_s=settings.mint_timeout_s)
             treasury = Treasury(db)
             ownership = Ownership(Leases(db, new_boot_id()), ttl_s=settings.mint_timeout_s + 5)
-            yield Withdrawals(treasury, mints, ownership, Recovery(treasury, mints, ownership)), treasury
+            resolve = functools.partial(invoice_for_address, http, allow_private=settings.allow_private_urls)
+            recovery = Recovery(treasury, mints, ownership)
+            yield Withdrawals(treasury, mints, ownership, recovery, resolve_address=resolve), treasury
     finally:
         await db.close()
 
@@ -94,8 +100,14 @@ async def _show(treasury: Treasury, as_json: bool) -> int:
 
 async def _withdraw(withdrawals: Withdrawals, args: argparse.Namespace) -> int:
     if args.bolt11 is not None and args.amount is not None:
-        print("--amount is for --token: an invoice names its own amount", file=sys.stderr)
+        print("--amount is for --token and --lightning-address: an invoice names its own amount", file=sys.stderr)
         return 2
+    if args.lightning_address is not None:
+        if args.amount is None:
+            print("--lightning-address needs --amount SAT", file=sys.stderr)
+            return 2
+        invoice = await withdrawals.invoice_for_address(args.lightning_address, args.amount)
+        return await _pay(withdrawals, invoice, args.mint, confirmed=args.yes)
     if args.bolt11 is None:
         return _hand_out(await withdrawals.to_token(mint_url=args.mint, amount_sat=args.amount))
     return await _pay(withdrawals, args.bolt11, args.mint, confirmed=args.yes)

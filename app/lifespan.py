@@ -1,6 +1,7 @@
 """Builds the node's long-lived resources at start, runs its periodic jobs, and closes everything at stop."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,11 +34,13 @@ from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
 from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
 from app.payments.lightning_refunds import LightningRefunds
+from app.payments.lnurl import invoice_for_address
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
+from app.payments.withdrawals import Withdrawals
 from app.pricing.catalog import PricingPolicy, parse_model_prices
 from app.pricing.prices import Price
 from app.pricing.rates import FixedRate
@@ -236,7 +239,9 @@ async def _start_payments(
     _start_periodic(
         stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, refunds, lightning_refunds), lightning
+    resolve = functools.partial(invoice_for_address, http, allow_private=settings.allow_private_urls)
+    withdrawals = Withdrawals(treasury, mints, ownership, recovery, resolve_address=resolve)
+    return Payments(ledger, deposits, refunds, lightning_refunds, withdrawals), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -14,6 +14,7 @@ from app.errors import BadRequest, NotFound
 from app.ledger.records import EntryKind
 from app.ledger.service import Ledger
 from app.money import sat_to_msat
+from app.treasury.earnings import Earnings
 from app.treasury.report import wallet_report
 from app.treasury.service import Treasury
 
@@ -77,7 +78,7 @@ class Admin:
 
     async def earnings(self) -> dict[str, Any]:
         """Per mint what the wallet holds, against what users are owed (balances are per key, not per mint)."""
-        report = await wallet_report(self._treasury)
+        report, earned = await wallet_report(self._treasury), await self._treasury.earnings()
         return {
             "mints": [
                 {
@@ -85,9 +86,11 @@ class Admin:
                     "unit": m.unit,
                     "held_msat": sat_to_msat(m.held_sat),
                     "in_flight_msat": sat_to_msat(m.reserved_sat),  # promised to refunds in flight
+                    "withdrawable_msat": sat_to_msat(_withdrawable_sat(earned, m.mint_url)),
                 }
                 for m in report.mints
             ],
+            "withdrawable_msat": earned.withdrawable_msat,
             "held_msat": report.assets_msat,
             "owed_msat": report.liabilities_msat,
             "earnings_msat": report.assets_msat - report.liabilities_msat,
@@ -102,6 +105,11 @@ class Admin:
             "responses": self.recent_errors.latest(limit),
             "mint_operations": await self._db.run(reports.failed_operations(limit)),
         }
+
+
+def _withdrawable_sat(earned: Earnings, mint_url: str) -> int:
+    mint = earned.mint(mint_url)
+    return mint.withdrawable_sat if mint else 0
 
 
 def _grant(amount_msat: int, *, allow_zero: bool) -> None:

@@ -3,7 +3,8 @@
 mint, announcement status per relay, upstream and prices, redacted settings, recent errors."""
 
 import time
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -19,8 +20,10 @@ from app.api.deps import NodeDep
 from app.api.responses import json_response
 from app.api.schemas import json_body
 from app.db.urls import redacted
+from app.errors import BadRequest, ServiceUnavailable
 from app.ledger.records import EntryKind
 from app.node import Node
+from app.treasury.records import OpState
 
 MAX_ADMIN_BODY = 16 * 1024
 DAY_S = 86_400
@@ -41,6 +44,18 @@ class NewKey(BaseModel):
 
 class TopUp(BaseModel):
     amount_msat: StrictInt = Field(gt=0)
+
+
+class Withdraw(BaseModel):
+    """Earnings out: a fresh token, or a Lightning payment (an invoice, or an address with `amount_sat`) that is only
+    quoted until `confirm` is true."""
+
+    method: Literal["token", "bolt11", "lightning_address"]
+    mint_url: str | None = Field(None, max_length=2048)
+    amount_sat: StrictInt | None = Field(None, gt=0)
+    bolt11: str | None = Field(None, max_length=4096)
+    lightning_address: str | None = Field(None, max_length=320)
+    confirm: bool = False
 
 
 def set_session_cookie(response: Response, request: Request, token: str, max_age_s: int) -> None:
@@ -131,6 +146,39 @@ async def disable_key(key_id: int, admin: AdminDep) -> Response:
 @router.post("/keys/{key_id}/enable")
 async def enable_key(key_id: int, admin: AdminDep) -> Response:
     return json_response(await admin.set_disabled(key_id, False))
+
+
+@router.post("/withdraw")
+async def withdraw(
+    node: NodeDep, admin: AdminDep, body: Annotated[Withdraw, Depends(json_body(Withdraw, MAX_ADMIN_BODY))]
+) -> Response:
+    return json_response(await withdraw_earnings(node, body))
+
+
+async def withdraw_earnings(node: Node, body: Withdraw) -> dict[str, Any]:
+    withdrawals = node.payments.withdrawals
+    if withdrawals is None:
+        raise ServiceUnavailable("this node takes no withdrawals")
+    if body.method == "token":
+        done = await withdrawals.to_token(mint_url=body.mint_url, amount_sat=body.amount_sat)
+        return {"method": "token", **asdict(done)}
+    if body.method == "bolt11":
+        if not body.bolt11:
+            raise BadRequest("an invoice is needed", param="bolt11")
+        invoice = body.bolt11
+    else:
+        if not body.lightning_address or body.amount_sat is None:
+            raise BadRequest("a Lightning address and amount_sat are needed", param="lightning_address")
+        invoice = await withdrawals.invoice_for_address(body.lightning_address, body.amount_sat)
+    if not body.confirm:
+        return {
+            "method": body.method,
+            "paid": False,
+            "bolt11": invoice,
+            **asdict(await withdrawals.offer(invoice, mint_url=body.mint_url)),
+        }
+    done = await withdrawals.pay_invoice(invoice, mint_url=body.mint_url)
+    return {"method": body.method, "paid": done.state is OpState.COMPLETED, **asdict(done)}
 
 
 @router.get("/ledger")

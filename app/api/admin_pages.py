@@ -8,15 +8,25 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.admin.errors import AdminUnauthorized, LoginThrottled
 from app.admin.service import Admin
-from app.api.admin import DAY_S, announcement, clear_session_cookie, node_status, set_session_cookie
+from app.api.admin import (
+    DAY_S,
+    Withdraw,
+    announcement,
+    clear_session_cookie,
+    node_status,
+    set_session_cookie,
+    withdraw_earnings,
+)
 from app.api.admin_deps import SESSION_COOKIE, AnyAdmin, client_address, require_same_origin
 from app.api.admin_plot import usage_chart
 from app.api.deps import NodeDep
 from app.api.requests import read_body
+from app.errors import NodeError
 from app.node import Node
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -90,6 +100,34 @@ async def logout(request: Request, admin: AnyAdmin) -> Response:
     return response
 
 
+@router.post("/withdraw")
+async def withdraw(request: Request, node: NodeDep, admin: AnyAdmin) -> Response:
+    """Earnings as a fresh token, shown once on the page that answers (never stored in the browser's history: the
+    answer to a POST, no-store)."""
+    require_same_origin(request)
+    await admin.auth.check(request.cookies.get(SESSION_COOKIE), client_address(request))
+    form = parse_qs((await read_body(request, 4096)).decode(errors="replace"))
+    amount = form.get("amount_sat", [""])[0].strip()
+    try:
+        body = Withdraw(method="token", amount_sat=int(amount) if amount else None)
+        done = await withdraw_earnings(node, body)
+    except (ValueError, ValidationError, NodeError) as refused:
+        message = refused.message if isinstance(refused, NodeError) else "the amount must be a whole number of sat"
+        return _page("Withdrawal refused", f'<p class="err" id="withdraw-error">{escape(message)}</p>'
+                     '<p><a href="/admin" id="back">Back</a></p>', 400)  # fmt: skip
+    if done["token"] is None:
+        still = f'<p id="withdraw-open">Withdrawal {escape(str(done["op_id"]))} is still being settled with its mint:'
+        return _page("Withdrawal open", still + " <code>python -m app earnings token ID</code> prints it once settled."
+                     '</p><p><a href="/admin" id="back">Back</a></p>', 202)  # fmt: skip
+    return _page(
+        "Withdrawn",
+        f"<h1>Withdrawn {escape(str(done['amount_sat']))} sat</h1><p>Mint fee {escape(str(done['fee_sat']))} sat, "
+        f"from {escape(str(done['mint_url']))}. Copy the token now: it is shown once.</p>"
+        f'<textarea id="withdrawn-token" readonly rows="6" cols="90">{escape(str(done["token"] or ""))}</textarea>'
+        '<p><a href="/admin" id="back">Back</a></p>',
+    )
+
+
 async def _dashboard(node: Node, admin: Admin) -> str:
     now = int(time.time())
     status = node_status(node)
@@ -148,10 +186,13 @@ def _status_section(status: dict[str, Any]) -> str:
 
 def _earnings_section(earnings: dict[str, Any]) -> str:
     rows = [
-        f"<tr>{_cell(m['mint_url'])}{_cell(m['held_msat'])}{_cell(m['in_flight_msat'])}</tr>" for m in earnings["mints"]
+        f"<tr>{_cell(m['mint_url'])}{_cell(m['held_msat'])}{_cell(m['in_flight_msat'])}"
+        f"{_cell(m['withdrawable_msat'])}</tr>"
+        for m in earnings["mints"]
     ]
     totals = [
         ("Held msat", earnings["held_msat"]),
+        ("Withdrawable msat", earnings["withdrawable_msat"]),
         ("Owed msat", earnings["owed_msat"]),
         ("Earnings msat", earnings["earnings_msat"]),
         ("Granted msat", earnings["granted_msat"]),
@@ -159,10 +200,14 @@ def _earnings_section(earnings: dict[str, Any]) -> str:
     ]
     return (
         "<h2>Earnings per mint</h2>"
-        + _table(["mint", "held msat", "in flight msat"], rows, "mints")
+        + _table(["mint", "held msat", "in flight msat", "withdrawable msat"], rows, "mints")
         + _pairs(totals, "earnings")
-        # the withdrawals section: filled in when withdrawals are wired to the dashboard
-        + '<section id="withdrawals"></section>'
+        + '<section id="withdrawals"><h2>Withdraw earnings as a token</h2>'
+        '<form method="post" action="/admin/withdraw"><label>Sat (empty: all that may be withdrawn) '
+        '<input name="amount_sat" id="withdraw-amount" inputmode="numeric"></label> '
+        '<button id="withdraw">Withdraw</button></form>'
+        "<p>Lightning: <code>POST /admin/api/withdraw</code> or <code>python -m app earnings withdraw --bolt11</code>"
+        " (the fee is shown before anything is paid).</p></section>"
     )
 
 

@@ -9,6 +9,7 @@ from app.ledger.service import Ledger
 from app.payments.deposits import Deposit, Deposits, Purpose, key_for_token
 from app.payments.lightning_refunds import LightningRefund, LightningRefunds
 from app.payments.refunds import Refund, Refunds
+from app.payments.withdrawals import Withdrawals
 
 CASHU_PREFIXES = ("cashuA", "cashuB")
 
@@ -25,12 +26,18 @@ class Payer:
 
 class Payments:
     def __init__(
-        self, ledger: Ledger, deposits: Deposits, refunds: Refunds, lightning_refunds: LightningRefunds | None = None
+        self,
+        ledger: Ledger,
+        deposits: Deposits,
+        refunds: Refunds,
+        lightning_refunds: LightningRefunds | None = None,
+        withdrawals: Withdrawals | None = None,
     ) -> None:
         self._ledger = ledger
         self.deposits = deposits
         self.refunds = refunds
         self._lightning_refunds = lightning_refunds
+        self.withdrawals = withdrawals  # the operator's earnings out (admin API)
 
     async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER, minimum_msat: int = 0) -> Payer:
         """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever). With

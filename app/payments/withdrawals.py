@@ -18,8 +18,8 @@ from app.cashu.client import MintClient
 from app.cashu.errors import MintRejected, MintUnreachable, TokenAlreadySpent
 from app.cashu.messages import MeltQuote
 from app.cashu.tokens import decode_token, normalize_mint_url
-from app.errors import NodeError
-from app.money import msat_to_sat_floor
+from app.errors import BadRequest, NodeError
+from app.money import msat_to_sat_floor, sat_to_msat
 from app.payments.melts import melt_amount, send_melt
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
@@ -63,12 +63,32 @@ class InvoiceOffer:
     withdrawable_sat: int
 
 
+AddressResolver = Callable[[str, int], Awaitable[str]]  # (Lightning address, amount msat) -> its bolt11 invoice
+
+
 class Withdrawals:
-    def __init__(self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, recovery: Recovery) -> None:
+    def __init__(
+        self,
+        treasury: Treasury,
+        mints: TrustedMints,
+        ownership: Ownership,
+        recovery: Recovery,
+        *,
+        resolve_address: AddressResolver | None = None,
+    ) -> None:
         self._treasury = treasury
         self._mints = mints
         self._ownership = ownership
         self._recovery = recovery
+        self._resolve_address = resolve_address
+
+    async def invoice_for_address(self, address: str, amount_sat: int) -> str:
+        """An invoice of `amount_sat` from a Lightning address (LNURL-pay), to be offered and paid like any other."""
+        if self._resolve_address is None:
+            raise BadRequest("this node resolves no Lightning addresses here", param="lightning_address")
+        if amount_sat <= 0:
+            raise BadRequest("a payment to a Lightning address needs a positive amount of sat", param="amount_sat")
+        return await self._resolve_address(address, sat_to_msat(amount_sat))
 
     async def settle_open(self, wait_s: float) -> list[Operation]:
         """Withdrawals left open (a crash, no answer from the mint) settled from the mint's word now; waits up to

@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from app.cashu.tokens import decode_token
 from tests.admin.helpers import ADMIN_TOKEN, PASSWORD, admin_node
+from tests.admin.test_withdraw import earning_node
 from tests.e2e.test_browser import DevTools, headless_page
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
+from tests.payments.helpers import books
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 30  # for a page to show what it should; the machine may be busy
@@ -112,3 +115,37 @@ def test_the_dashboard_shows_what_the_api_gives(
     assert session["httpOnly"] is True and session["sameSite"] == "Strict"
     gone = httpx.get(f"{node.root}/admin/api/status", cookies={session["name"]: session["value"]}, timeout=10)
     assert gone.status_code == 401  # logged out: the session ended on the node, not only in the browser
+
+
+async def _withdraw_in_browser(chromium: str, profile: Path, node: RunningNode) -> dict[str, Any]:
+    async with headless_page(chromium, profile) as tab:
+        await tab.call("Page.navigate", url=f"{node.root}/admin")
+        await _until_shown(tab, "login")
+        password = json.dumps(PASSWORD)
+        await _value(tab, f"document.getElementById('password').value = {password}; document.forms[0].submit()")
+        await _until_shown(tab, "withdraw")
+        before = await _value(tab, "document.getElementById('earnings-withdrawable_msat').textContent")
+        await _value(tab, "document.getElementById('withdraw').closest('form').submit()")
+        await _until_shown(tab, "withdrawn-token")
+        token = await _value(tab, "document.getElementById('withdrawn-token').value")
+        await _value(tab, "document.getElementById('back').click()")
+        await _until_shown(tab, "logout")
+        after = await _value(tab, "document.getElementById('earnings-withdrawable_msat').textContent")
+        await _value(tab, "document.getElementById('logout').closest('form').submit()")
+        await _until_shown(tab, "login")
+    return {"before": before, "token": token, "after": after}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_operator_withdraws_earnings_from_the_dashboard(
+    chromium_path: str, node_factory: NodeFactory, mint: RunningMint, tmp_path: Path
+) -> None:
+    node, _, earned = earning_node(node_factory, mint)
+
+    browsed = asyncio.run(_withdraw_in_browser(chromium_path, tmp_path / "profile", node))
+
+    assert browsed["before"] == str(earned // 1000 * 1000)
+    assert decode_token(browsed["token"]).amount == earned // 1000
+    assert browsed["after"] == "0"
+    assert books(node).reconciles

@@ -13,6 +13,7 @@ from app.cashu.client import MintClient
 from app.payments.deposits import Purpose
 from app.treasury.records import OpState
 from app.treasury.withdrawals import NotWithdrawable
+from tests.fixtures.lnurl import LnurlService
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node_process import books, operator_command
 from tests.treasury.stacks import Intercepting, Stack, answering, stack
@@ -124,3 +125,24 @@ def test_the_command_shows_the_fee_first_and_pays_only_with_yes(
     assert "WITHDRAWABLE sat" in table.stdout and "withdrawable 14000 msat in all" in table.stdout
     report = books(database_url)
     assert (report.withdrawn_msat, report.liabilities_msat, report.reconciles) == (6_000, 44_000, True)
+
+
+def test_the_command_pays_a_lightning_address_and_only_a_public_one_by_default(
+    database_url: str, mint: RunningMint, lnurl_service: LnurlService, tmp_path: Path
+) -> None:
+    asyncio.run(earned_through_a_node(database_url, mint))
+    address = lnurl_service.address()  # on 127.0.0.1
+
+    refused = operator_command(
+        database_url, tmp_path, "earnings", "withdraw", "--lightning-address", address, "--amount", "5", "--yes"
+    )
+    paid = operator_command(
+        database_url, tmp_path, "earnings", "withdraw", "--lightning-address", address, "--amount", "5", "--yes",
+        env={"ALLOW_PRIVATE_URLS": "true"},
+    )  # fmt: skip
+
+    assert refused.returncode == 1 and "private or loopback" in refused.stderr, refused.stderr
+    assert paid.returncode == 0, paid.stderr
+    assert "paid 5 sat" in paid.stdout
+    assert asyncio.run(lnurl_service.last_invoice()) == (5, True)
+    assert books(database_url).reconciles
