@@ -29,20 +29,22 @@ from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
-from app.pricing.catalog import PricingPolicy, parse_model_prices
+from app.pricing.catalog import PricingPolicy, parse_model_prices, usd_priced_models
 from app.pricing.prices import Price
-from app.pricing.rates import FixedRate
+from app.pricing.rates import FixedRate, LiveRate
 from app.proxy.background import BackgroundWork
 from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
 from app.treasury.service import Treasury
-from app.upstream.client import UpstreamClient, UpstreamConfig
+from app.upstream.client import UpstreamConfig
+from app.upstream.config import UpstreamSpec
+from app.upstream.rates import Tickers, parse_sources
+from app.upstream.registry import BreakerPolicy, Registry
 
 log = logging.getLogger(__name__)
 
-CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
 RECOVER_OPEN_S = 5  # cheap: only operations whose next try is due, in the one process leading the sweep
 LIGHTNING_SWEEP_S = 60
@@ -51,9 +53,49 @@ PROCESS_LEASE_TTL_S = 30.0  # a process that stopped renewing for this long is t
 
 def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
     default = None
-    if settings.unpriced_models == "default":
+    if settings.unpriced_models != "refuse":
         default = Price(settings.default_prompt_msat_per_mtok, settings.default_completion_msat_per_mtok)
-    return PricingPolicy(parse_model_prices(settings.model_prices, btc_usd), default)
+    return PricingPolicy(
+        parse_model_prices(settings.model_prices, btc_usd),
+        default,
+        refuse_unpriced_once_priced=settings.unpriced_models is None,
+        usd_configured=usd_priced_models(settings.model_prices),
+    )
+
+
+async def _upstream_specs(settings: Settings, stack: AsyncExitStack) -> list[UpstreamSpec]:
+    """UPSTREAMS or UPSTREAMS_FILE; else UPSTREAM_BASE_URL alone (the shorthand); else, for a demo, the stand-in."""
+    specs = settings.upstream_specs()
+    if specs:
+        return specs
+    url = await _upstream_url(settings, stack)
+    return [UpstreamSpec("upstream", url, settings.upstream_api_key.get_secret_value())]
+
+
+async def _upstreams(settings: Settings, stack: AsyncExitStack) -> Registry:
+    pool = UpstreamConfig(
+        base_url="",
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_read_timeout_s,
+        max_connections=settings.upstream_max_connections,
+        pool_wait_s=settings.upstream_pool_wait_s,
+    )
+    breakers = BreakerPolicy(settings.upstream_breaker_failures, settings.upstream_breaker_open_s)
+    upstreams = Registry.build(await _upstream_specs(settings, stack), pool, breakers)
+    await upstreams.start()
+    stack.push_async_callback(upstreams.close)
+    return upstreams
+
+
+async def _rates(settings: Settings, stack: AsyncExitStack) -> FixedRate | LiveRate:
+    """BTC_USD_SOURCES asked in the background (start-up never waits for them); none: BTC_USD_RATE, always."""
+    sources = parse_sources(settings.btc_usd_sources)
+    if not sources:
+        return FixedRate(settings.btc_usd_rate)
+    tickers = Tickers(sources)
+    await tickers.start()
+    stack.push_async_callback(tickers.close)
+    return LiveRate(tickers.quotes, settings.btc_usd_rate, settings.btc_usd_max_age_s)
 
 
 async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
@@ -125,27 +167,17 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await ledger.release_orphaned()
     await ledger.release_stale(settings.reservation_ttl_s)
 
-    upstream_url = await _upstream_url(settings, stack)
-    upstream = UpstreamClient(
-        UpstreamConfig(
-            base_url=upstream_url,
-            api_key=settings.upstream_api_key.get_secret_value(),
-            connect_timeout_s=settings.upstream_connect_timeout_s,
-            read_timeout_s=settings.upstream_read_timeout_s,
-            max_connections=settings.upstream_max_connections,
-            pool_wait_s=settings.upstream_pool_wait_s,
-        )
-    )
-    await upstream.start()
-    stack.push_async_callback(upstream.close)
-
-    rates = FixedRate(settings.btc_usd_rate)
-    catalog = ModelCatalog(upstream, pricing_policy(settings, await rates.btc_usd()))
+    upstreams = await _upstreams(settings, stack)
+    upstream_url = ", ".join(upstream.name for upstream in upstreams.upstreams)
+    rates = await _rates(settings, stack)
+    catalog = ModelCatalog(upstreams, lambda btc_usd: pricing_policy(settings, btc_usd), rates)
     await catalog.refresh()
-    proxy = ProxyService(ledger, catalog.current, upstream, background, settings.max_completion_tokens, rates)
+    proxy = ProxyService(ledger, catalog.current, upstreams, background, settings.max_completion_tokens, rates)
+    if isinstance(rates, LiveRate):
+        _start_periodic(stack, (settings.btc_usd_refresh_s, _then(rates.refresh, catalog.reprice)), first_run_now=True)
     _start_periodic(
         stack,
-        (CATALOG_REFRESH_S, catalog.refresh),
+        (settings.models_refresh_s, catalog.refresh),
         (PROCESS_LEASE_TTL_S, _led(leases, "orphan-sweep", PROCESS_LEASE_TTL_S, ledger.release_orphaned)),
         (
             STALE_SWEEP_S,
@@ -159,6 +191,14 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
+
+
+def _then(first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    async def both() -> None:
+        await first()
+        await second()
+
+    return both
 
 
 def _led(
