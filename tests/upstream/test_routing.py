@@ -48,7 +48,9 @@ def test_equally_cheap_upstreams_go_by_weight(node_factory: NodeFactory, fronts:
     assert [front.hits for front in fronts] == [0, 1, 0]
 
 
-def test_a_prefix_map_sells_an_upstreams_models_under_its_prefix(node_factory: NodeFactory, fronts: list[Front]) -> None:
+def test_a_prefix_map_sells_an_upstreams_models_under_its_prefix(
+    node_factory: NodeFactory, fronts: list[Front]
+) -> None:
     priced(fronts[0], "0.000001")
     node = routed_node(node_factory, [upstream("acme", fronts[0], models={"acme/": ""})], unpriced_models="refuse")
     key = create_key(node, GRANT)
@@ -69,7 +71,10 @@ def test_a_list_of_models_sells_only_those(node_factory: NodeFactory, fronts: li
     priced(fronts[1], "0.000002", model="standin-large")
     node = routed_node(
         node_factory,
-        [upstream("small", fronts[0], models=["standin-small"]), upstream("large", fronts[1], models=["standin-large"])],
+        [
+            upstream("small", fronts[0], models=["standin-small"]),
+            upstream("large", fronts[1], models=["standin-large"]),
+        ],
     )
     key = create_key(node, GRANT)
 
