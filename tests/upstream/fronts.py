@@ -3,9 +3,9 @@ its own (OpenRouter-shaped, priced) models and can be told to fail every request
 different prices and health serve one node. Also fake BTC/USD tickers (Kraken, Coinbase and Bitstamp shapes)."""
 
 import threading
-from contextlib import asynccontextmanager
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 

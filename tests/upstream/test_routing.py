@@ -7,7 +7,7 @@ import pytest
 
 from tests.fixtures.node import NodeFactory, create_key, get
 from tests.upstream.fronts import Front
-from tests.upstream.routed import UPSTREAM_KEY, chat, charged_msat, priced, routed_node, upstream
+from tests.upstream.routed import UPSTREAM_KEY, charged_msat, chat, priced, routed_node, upstream
 
 GRANT = 1_000_000
 
