@@ -156,6 +156,11 @@ class Settings(BaseSettings):
             raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
         return value
 
+    @field_validator("unpriced_models", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("upstreams")
     @classmethod
     def _upstreams(cls, value: SecretStr) -> SecretStr:
