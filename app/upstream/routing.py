@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class NoHealthyUpstream(UpstreamUnavailable):
-    default_message = "every upstream serving this model is failing; retry shortly"
+    default_message = "no upstream can take a request for this model right now; retry shortly"
 
     def __init__(self, message: str | None = None, retry_after_s: int = 1) -> None:
         super().__init__(message)

@@ -2,6 +2,7 @@
 its own (OpenRouter-shaped, priced) models and can be told to fail every request, so that several upstreams with
 different prices and health serve one node. Also fake BTC/USD tickers (Kraken, Coinbase and Bitstamp shapes)."""
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -43,6 +44,7 @@ class Front:
     standin_url: str
     models: list[dict[str, Any]] | None = None
     fail_status: int | None = None
+    delay_s: float = 0.0  # before answering a POST
     hits: int = 0  # POSTs received
     url: str = ""
     _server: uvicorn.Server | None = field(default=None, repr=False)
@@ -65,6 +67,7 @@ class Front:
 
         async def post(request: Request) -> Response:
             self.hits += 1
+            await asyncio.sleep(self.delay_s)
             if self.fail_status is not None:
                 error = {"message": "the front was told to fail", "type": "server_error", "code": None}
                 return JSONResponse({"error": error}, self.fail_status, headers={"Retry-After": "1"})

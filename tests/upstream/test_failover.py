@@ -135,3 +135,21 @@ def test_a_4xx_is_the_requests_own_answer_and_not_failed_over(
     assert reply.status_code == 400 and reply.json()["error"]["type"] == "upstream_error"
     assert [front.hits for front in fronts] == [1, 0, 0]
     assert key_state(node, key) == {"balance_msat": FUNDED_MSAT, "reserved_msat": 0}
+
+
+def test_a_timeout_is_not_sent_to_another_upstream(
+    node_factory: NodeFactory, mint: RunningMint, fronts: list[Front]
+) -> None:
+    """The upstream may still be generating (and billing) the reply: asking another would pay twice."""
+    for front, price in zip(fronts, ("0.000001", "0.000002", "0.000003"), strict=True):
+        priced(front, price)
+    upstreams = [upstream("slow", fronts[0]), upstream("second", fronts[1])]
+    node = routed_node(node_factory, upstreams, cashu_mints=[mint.url], upstream_read_timeout_s=0.5)
+    key = create(node, asyncio.run(mint.make_token(FUNDED_SAT))).json()["api_key"]
+    fronts[0].delay_s = 2.0
+
+    reply = chat(node, key)
+
+    assert reply.status_code == 504 and reply.json()["error"]["code"] == "upstream_timeout"
+    assert [front.hits for front in fronts] == [1, 0, 0]
+    assert key_state(node, key) == {"balance_msat": FUNDED_MSAT, "reserved_msat": 0}
