@@ -45,13 +45,13 @@ def proofs_with_operations() -> Work[list[AuditedProof]]:
 
 
 def settled_operations() -> Work[list[Operation]]:
-    """Deposits and refunds that completed or failed, oldest first."""
+    """Deposits and refunds that completed or failed, oldest first (planned and parked ones are still open)."""
 
     def work(conn: Connection) -> list[Operation]:
         rows = conn.execute(
             select(cashu_operations)
             .where(
-                cashu_operations.c.state != OpState.PLANNED.value,
+                cashu_operations.c.state.in_([OpState.COMPLETED.value, OpState.FAILED.value]),
                 cashu_operations.c.kind.in_([OpKind.DEPOSIT.value, OpKind.REFUND.value]),
             )
             .order_by(cashu_operations.c.created_at, cashu_operations.c.id)

@@ -40,10 +40,9 @@ class Operation:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldProof:
-    """A proof in the node's wallet, as stored (V3 JSON fields)."""
+class NewProof:
+    """A proof the node received, before it is stored (V3 JSON fields)."""
 
-    id: int
     mint_url: str
     unit: str
     keyset_id: str
@@ -53,13 +52,10 @@ class HeldProof:
 
 
 @dataclass(frozen=True, slots=True)
-class NewProof:
-    mint_url: str
-    unit: str
-    keyset_id: str
-    amount: int
-    secret: str
-    c: str
+class HeldProof(NewProof):
+    """A proof in the node's wallet, as stored: a new proof with its row id."""
+
+    id: int
 
 
 @dataclass(frozen=True, slots=True)

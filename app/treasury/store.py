@@ -313,7 +313,7 @@ def held_proofs(conn: Connection, mint_url: str, unit: str, *, lock: bool = Fals
         .order_by(wallet_proofs.c.amount.desc(), wallet_proofs.c.id)
     )
     rows = conn.execute(query.with_for_update() if lock else query).all()
-    return [HeldProof(r.id, r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c) for r in rows]
+    return [HeldProof(r.mint_url, r.unit, r.keyset_id, r.amount, r.secret, r.c, id=r.id) for r in rows]
 
 
 def complete_refund(

@@ -9,8 +9,9 @@ The books can balance while the ecash behind them is gone, so each mint is asked
   the key was debited less the mint's fee;
 - no failed operation may have outputs the mint signed (NUT-09 restore of its blinded messages): a swap the node gave
   up on while the mint did it means ecash issued to nobody (a lost deposit) or a refund both paid and given back.
-Proofs promised to an operation still open are in flight and not judged. A mint that cannot be asked leaves what it
-would have told as differences ("not verified"): the audit passes only on the mints' word."""
+Proofs promised to an operation still open (planned, or parked for the operator) are in flight and not judged. A mint
+that cannot be asked leaves what it would have told as differences ("not verified"): the audit passes only on the
+mints' word."""
 
 import json
 from collections import defaultdict
@@ -28,7 +29,7 @@ from app.cashu.tokens import Proof, decode_token, normalize_mint_url
 from app.db.database import Database
 from app.money import sat_to_msat
 from app.treasury.inventory import AuditedProof, proofs_with_operations, settled_operations
-from app.treasury.records import Operation, OpKind, OpState
+from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 
 CHECKSTATE_BATCH = 100
 ANY_REAL_STATE = frozenset({ProofState.UNSPENT, ProofState.PENDING, ProofState.SPENT})
@@ -99,7 +100,7 @@ def _proof_expectations(proofs: Iterable[AuditedProof], result: MintVerification
             if proof.operation_state is OpState.FAILED:
                 written_off = "written off: spent by an operation that failed"
                 result.differences.append(Difference(proof.mint_url, subject, written_off, proof.amount))
-        elif proof.operation_state is OpState.PLANNED:
+        elif proof.operation_state in OPEN_STATES:
             result.in_flight += 1
         else:
             result.differences.append(

@@ -2,14 +2,14 @@
 
 import asyncio
 import math
-import time
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
 
-from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
+from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state, wait_settled
+from tests.fixtures.node import standin_small_msat as cost
 from tests.fixtures.sdk import openai_client
 
 PROMPT = "hello there, node"  # 17 chars: the stand-in counts ceil(17 / 4) = 5 prompt tokens
@@ -19,21 +19,8 @@ def client(node: RunningNode, key: str, **kwargs: object) -> OpenAI:
     return openai_client(node.url, key, timeout=20, **kwargs)
 
 
-def cost(prompt_tokens: int, completion_tokens: int) -> int:
-    return prompt_tokens * 1 + completion_tokens * 2  # TEST_PRICES
-
-
 def chat(**extra: object) -> dict[str, object]:
     return {"model": "standin-small", "messages": [{"role": "user", "content": PROMPT}], **extra}
-
-
-def wait_settled(node: RunningNode, key: str) -> dict[str, int]:
-    deadline = time.monotonic() + 10
-    while True:
-        state = key_state(node, key)
-        if state["reserved_msat"] == 0 or time.monotonic() > deadline:
-            return state
-        time.sleep(0.05)
 
 
 def test_models_list_carries_prices_in_usd_and_sats(node: RunningNode) -> None:

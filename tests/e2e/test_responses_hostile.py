@@ -1,14 +1,13 @@
 """/v1/responses against a lying or runaway upstream, through a running node on both databases: the same caps and
 cut-off as chat (nobody pays more than the reservation; what was delivered is metered)."""
 
-import time
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.fixtures.node import RunningNode, create_key, key_state
+from tests.fixtures.node import RunningNode, create_key, wait_settled
 from tests.fixtures.sdk import openai_client
 
 GRANT = 100_000
@@ -24,9 +23,7 @@ def post(node: RunningNode, key: str, payload: dict[str, Any]) -> httpx.Response
 
 
 def charged(node: RunningNode, key: str) -> int:
-    deadline = time.monotonic() + 10
-    while (state := key_state(node, key))["reserved_msat"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    state = wait_settled(node, key)
     assert state["reserved_msat"] == 0
     return GRANT - state["balance_msat"]
 

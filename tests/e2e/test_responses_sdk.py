@@ -2,7 +2,6 @@
 usage in the response (or in `response.completed`), paid by key or X-Cashu, on both databases."""
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -14,7 +13,8 @@ from app.cashu.tokens import decode_token
 from app.db.database import open_database
 from app.ledger.service import Ledger
 from tests.fixtures.mint import RunningMint
-from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
+from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state, wait_settled
+from tests.fixtures.node import standin_small_msat as cost
 from tests.fixtures.sdk import openai_client
 from tests.payments.helpers import books
 
@@ -24,19 +24,6 @@ INSTRUCTIONS = "be brief"  # 8 more: ceil(25 / 4) = 7 input tokens with both
 
 def client(node: RunningNode, key: str, **kwargs: Any) -> OpenAI:
     return openai_client(node.url, key, timeout=20, **kwargs)
-
-
-def cost(input_tokens: int, output_tokens: int) -> int:
-    return input_tokens * 1 + output_tokens * 2  # TEST_PRICES
-
-
-def wait_settled(node: RunningNode, key: str) -> dict[str, int]:
-    deadline = time.monotonic() + 10
-    while True:
-        state = key_state(node, key)
-        if state["reserved_msat"] == 0 or time.monotonic() > deadline:
-            return state
-        time.sleep(0.05)
 
 
 def ledger_rows(node: RunningNode, key: str) -> int:

@@ -8,17 +8,10 @@ import pytest
 from app.db.database import PostgresDatabase
 from app.ledger.keys import hash_key
 from app.ledger.service import Ledger
-from tests.fixtures.databases import _truncate_all
 
 
-@pytest.fixture
-def pg_url(postgres_session_url: str) -> str:
-    asyncio.run(_truncate_all(postgres_session_url))
-    return postgres_session_url
-
-
-async def test_a_failing_op_does_not_take_its_batch_down(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    db = PostgresDatabase(pg_url, batches_in_flight=1)
+async def test_a_failing_op_does_not_take_its_batch_down(postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    db = PostgresDatabase(postgres_url, batches_in_flight=1)
     ledger = Ledger(db)
     try:
         key, _ = await ledger.create_key(10_000)

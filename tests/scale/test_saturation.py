@@ -1,7 +1,6 @@
 """A saturated node says so: 503 with Retry-After before anything is reserved, never a 504 for a healthy upstream."""
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -11,13 +10,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 
 from app.http_server import GuardedHttpTools
-from app.main import create_app
-from app.settings import Settings
-from tests.fixtures.node import TEST_PRICES, RunningNode, create_key, key_state
-from tests.fixtures.standin import free_port
+from tests.fixtures.node import RunningNode, create_key, key_state, node_settings
+from tests.fixtures.node import start_node as serve
 
 GRANT = 1_000_000
 SLOW_STREAM = {"chunks": 40, "delay_ms": 100}  # four seconds of stream, holding its connections meanwhile
@@ -29,41 +25,13 @@ def _body(**fields: Any) -> bytes:
     )
 
 
-def _start(settings: Settings, limit_concurrency: int | None = None) -> RunningNode:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        http=GuardedHttpTools,
-        limit_concurrency=limit_concurrency,
-        log_level="critical",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "node did not start"
-        time.sleep(0.01)
-    return RunningNode(f"http://127.0.0.1:{port}/v1", settings, server, thread)
-
-
 @pytest.fixture
 def start_node(database_url: str, standin_url: str, tmp_path: Path) -> Iterator[Any]:
     with ExitStack() as nodes:
 
         def start(limit_concurrency: int | None = None, **overrides: Any) -> RunningNode:
-            values: dict[str, Any] = {
-                "database_url": database_url,
-                "upstream_base_url": standin_url,
-                "announce": False,
-                "data_dir": tmp_path / "data",
-                "log_level": "WARNING",
-                "model_prices": TEST_PRICES,
-                **overrides,
-            }
-            running = _start(Settings(_env_file=None, **values), limit_concurrency)
+            settings = node_settings(database_url, standin_url, tmp_path, **overrides)
+            running = serve(settings, http=GuardedHttpTools, limit_concurrency=limit_concurrency, log_level="critical")
             nodes.callback(running.stop)
             return running
 

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app.db.database import open_database
 from app.ledger.service import Ledger
@@ -66,10 +65,9 @@ async def _account(database_url: str, key: str) -> tuple[int, int, int, list[obj
 
 
 def test_two_workers_serve_one_port_and_the_books_stay_exact(
-    database_url: str, standin_url: str, tmp_path: Path
+    postgres_url: str, standin_url: str, tmp_path: Path
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("WORKERS>1 is refused on SQLite (the next test)")
+    database_url = postgres_url
     node = _node(database_url, standin_url, tmp_path)
     node.start()
     try:
@@ -88,10 +86,8 @@ def test_two_workers_serve_one_port_and_the_books_stay_exact(
     assert charged > 0 and balance == GRANT - charged
 
 
-def test_several_workers_on_sqlite_are_refused_in_one_line(database_url: str, standin_url: str, tmp_path: Path) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL takes several workers (the test above)")
-    node = _node(database_url, standin_url, tmp_path)
+def test_several_workers_on_sqlite_are_refused_in_one_line(sqlite_url: str, standin_url: str, tmp_path: Path) -> None:
+    node = _node(sqlite_url, standin_url, tmp_path)
     node.spawn()
     deadline = time.monotonic() + 60
     while node.running:

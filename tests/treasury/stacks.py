@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from app.cashu.client import MintClient
 from app.cashu.messages import ProofState
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
@@ -24,6 +25,7 @@ from app.payments.refunds import Refunds
 from app.payments.service import Payments
 from app.treasury.report import WalletReport, wallet_report
 from app.treasury.service import Treasury
+from app.treasury.verify import verify_with_mints
 from tests.fixtures.gate import token_states
 
 OP_LEASE_TTL_S = 20.0
@@ -116,8 +118,12 @@ async def stack(
 
 
 async def books(db: Database) -> WalletReport:
-    """The wallet report, after asserting balance = ledger sum for every key."""
+    """The wallet report, after asserting balance = ledger sum for every key and that the mints agree with the
+    journal (what `wallet report --verify` checks: held proofs unspent, credited tokens spent, refunds signed)."""
     assert await Ledger(db).check() == []
+    async with httpx.AsyncClient() as http:
+        verified = await verify_with_mints(db, lambda url: MintClient(http, url))
+    assert verified.ok, verified.differences
     return await wallet_report(Treasury(db))
 
 
