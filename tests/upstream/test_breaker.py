@@ -4,7 +4,7 @@ through, which closes it or opens it again. Through a node: a failing cheapest u
 import time
 
 from app.upstream.breaker import Breaker
-from tests.fixtures.node import NodeFactory, create_key
+from tests.fixtures.node import NodeFactory, create_key, key_state
 from tests.upstream.fronts import Front
 from tests.upstream.routed import chat, priced, routed_node, upstream
 
@@ -88,3 +88,25 @@ def test_a_failing_upstream_is_kept_out_then_probed_and_taken_back(
     assert (cheap.hits, backup.hits) == (3, 3)  # the probe, answered: closed again
     assert chat(node, key).status_code == 200
     assert (cheap.hits, backup.hits) == (4, 3)
+
+
+def test_with_every_upstream_kept_out_a_request_is_refused_without_trying_any(
+    node_factory: NodeFactory, fronts: list[Front]
+) -> None:
+    for front, price in zip(fronts[:2], ("0.000001", "0.000002"), strict=True):
+        priced(front, price).fail_status = 503
+    node = routed_node(
+        node_factory,
+        [upstream("one", fronts[0]), upstream("two", fronts[1])],
+        upstream_breaker_failures=1,
+        upstream_breaker_open_s=60.0,
+    )
+    key = create_key(node, 1_000_000)
+
+    tried = chat(node, key)
+    kept_out = chat(node, key)
+
+    assert tried.status_code == 502 and (fronts[0].hits, fronts[1].hits) == (1, 1)
+    assert kept_out.status_code == 502 and kept_out.json()["error"]["code"] == "upstream_unavailable"
+    assert kept_out.headers["retry-after"] == "1" and (fronts[0].hits, fronts[1].hits) == (1, 1)
+    assert key_state(node, key) == {"balance_msat": 1_000_000, "reserved_msat": 0}

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import ConfigError, Settings, load_settings
+from app.upstream.client import auth_headers
 from app.upstream.config import (
     ALL_MODELS,
     InvalidUpstreamConfig,
@@ -103,3 +104,10 @@ def test_upstreams_stand_in_for_upstream_base_url_when_serving(tmp_path: Path) -
     assert [spec.name for spec in settings.upstream_specs()] == ["openrouter", "local"]
     alone = Settings(_env_file=None, cashu_mints=["http://127.0.0.1:3338"])
     assert alone.serving_refusal() is not None and "UPSTREAM_BASE_URL" in str(alone.serving_refusal())
+
+
+def test_the_key_goes_as_a_bearer_and_to_anthropic_also_as_x_api_key() -> None:
+    assert auth_headers("openrouter", SECRET) == {"Authorization": f"Bearer {SECRET}"}
+    assert auth_headers("anthropic", SECRET)["x-api-key"] == SECRET
+    assert auth_headers("anthropic", SECRET)["anthropic-version"] == "2023-06-01"
+    assert auth_headers("ollama", "") == {}
