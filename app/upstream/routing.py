@@ -76,7 +76,7 @@ async def send_with_failover(routes: Sequence[Route], sold_model: str, path: str
     for attempt, route in enumerate(routes, start=1):
         breaker = route.upstream.breaker
         if not breaker.claim():
-            log.info(
+            log.debug(
                 "upstream.skipped: model=%s upstream=%s breaker=%s", sold_model, route.upstream.name, breaker.state
             )
             continue
@@ -90,9 +90,11 @@ async def send_with_failover(routes: Sequence[Route], sold_model: str, path: str
         except NodeError as exc:  # a timeout: the upstream may be working on it, so it is not sent twice
             breaker.failed()
             _log_try(logging.WARNING, sold_model, route, attempt, type(exc).__name__)
+            _discard(failed_reply)
             raise
         except BaseException:
             breaker.released()
+            _discard(failed_reply)
             raise
         retryable = _retryable(reply.status)
         # the common case (first try answers) at DEBUG: a log line per request would cost the hot path
