@@ -22,7 +22,8 @@ def upstream(name: str, front: Front, **fields: Any) -> dict[str, Any]:
 def priced(front: Front, prompt_usd: str, completion_usd: str = "", model: str = "standin-small") -> Front:
     """The front lists `model` at this price (completion twice the prompt unless given), and standin-large unpriced."""
     completion_usd = completion_usd or f"{float(prompt_usd) * 2:.12f}"
-    front.models = [priced_model(model, prompt_usd, completion_usd), {"id": "standin-large", "created": 0}]
+    unpriced = [] if model == "standin-large" else [{"id": "standin-large", "created": 0}]
+    front.models = [priced_model(model, prompt_usd, completion_usd), *unpriced]
     return front
 
 
