@@ -1,4 +1,5 @@
-"""Operator commands: `python -m app serve | migrate | keys create/show | ledger check | wallet report [--verify]`."""
+"""Operator commands: `python -m app serve | migrate | keys create/show | ledger check | wallet report [--verify] |
+admin set-password`."""
 
 import argparse
 import asyncio
@@ -182,6 +183,38 @@ async def _verify_with_mints(db: Database, timeout_s: float) -> "MintVerificatio
         return await verify_with_mints(db, client_for)
 
 
+def admin_set_password(settings: Settings, _: argparse.Namespace) -> int:
+    """The admin password from the terminal (asked twice), or the first line of stdin when it is not a terminal."""
+    from app.admin.auth import AdminAuth
+    from app.admin.passwords import WeakPassword
+
+    password = _read_password()
+    if password is None:
+        print("the two passwords differ; nothing was changed", file=sys.stderr)
+        return 1
+
+    async def store(db: Database) -> int:
+        auth = AdminAuth(db, admin_token="", session_ttl_s=settings.admin_session_ttl_s)
+        try:
+            await auth.set_password(password)
+        except WeakPassword as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print("admin password set (stored as an scrypt hash); every admin session was ended")
+        return 0
+
+    return _with_database(settings, store)
+
+
+def _read_password() -> str | None:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("new admin password: ")
+    return first if getpass.getpass("again: ") == first else None
+
+
 def discover(settings: Settings, args: argparse.Namespace) -> int:
     from app.nostr.discover_cli import run_discover_cli
 
@@ -218,6 +251,12 @@ def _parser() -> argparse.ArgumentParser:
         "spent, took in or paid out; exit 1 on any difference"
     )  # fmt: skip
     report.set_defaults(handler=wallet_report)
+    admin = commands.add_parser("admin", help="the admin API and dashboard").add_subparsers(
+        dest="admin_command", required=True
+    )
+    admin.add_parser(
+        "set-password", help="set the admin password (asked twice, or read from stdin); ends every admin session"
+    ).set_defaults(handler=admin_set_password)
     find = commands.add_parser("discover", help="list the providers announced on the configured relays")
     find.add_argument("--json", action="store_true", help="print JSON instead of a table")
     find.set_defaults(handler=discover)

@@ -5,11 +5,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
 
 from app import __version__
+from app.admin.auth import AdminAuth
+from app.admin.service import Admin
 from app.cashu.tokens import TokenLimits
 from app.db.database import Database, open_database
 from app.db.files import secure_storage
@@ -23,7 +26,10 @@ from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
+from app.payments.foreign import ForeignSwaps
 from app.payments.lightning import Lightning
+from app.payments.lightning_refunds import PURPOSE as LIGHTNING_REFUND
+from app.payments.lightning_refunds import LightningRefunds
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.recovery import Recovery
@@ -37,6 +43,7 @@ from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
+from app.treasury.records import OpKind
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamConfig
 from app.upstream.config import UpstreamSpec
@@ -72,7 +79,9 @@ async def _upstream_specs(settings: Settings, stack: AsyncExitStack) -> list[Ups
     return [UpstreamSpec("upstream", url, settings.upstream_api_key.get_secret_value())]
 
 
-async def _upstreams(settings: Settings, stack: AsyncExitStack) -> Registry:
+async def _upstreams(settings: Settings, stack: AsyncExitStack) -> tuple[Registry, str]:
+    """The upstreams over their pools, and how to name them to the operator: one upstream's URL as configured,
+    several as name=scheme://host/path each (no credentials)."""
     pool = UpstreamConfig(
         base_url="",
         connect_timeout_s=settings.upstream_connect_timeout_s,
@@ -81,10 +90,18 @@ async def _upstreams(settings: Settings, stack: AsyncExitStack) -> Registry:
         pool_wait_s=settings.upstream_pool_wait_s,
     )
     breakers = BreakerPolicy(settings.upstream_breaker_failures, settings.upstream_breaker_open_s)
-    upstreams = Registry.build(await _upstream_specs(settings, stack), pool, breakers)
+    specs = await _upstream_specs(settings, stack)
+    upstreams = Registry.build(specs, pool, breakers)
     await upstreams.start()
     stack.push_async_callback(upstreams.close)
-    return upstreams
+    if len(specs) == 1:
+        return upstreams, specs[0].base_url
+    return upstreams, ", ".join(f"{spec.name}={_without_credentials(spec.base_url)}" for spec in specs)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 async def _rates(settings: Settings, stack: AsyncExitStack) -> FixedRate | LiveRate:
@@ -167,8 +184,7 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await ledger.release_orphaned()
     await ledger.release_stale(settings.reservation_ttl_s)
 
-    upstreams = await _upstreams(settings, stack)
-    upstream_url = ", ".join(upstream.name for upstream in upstreams.upstreams)
+    upstreams, upstream_url = await _upstreams(settings, stack)
     rates = await _rates(settings, stack)
     catalog = ModelCatalog(upstreams, lambda btc_usd: pricing_policy(settings, btc_usd), rates)
     await catalog.refresh()
@@ -187,6 +203,15 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     payments, lightning = await _start_payments(settings, ledger, db, leases, stack)
     node = Node(
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
+    )
+    node.admin = Admin(
+        db,
+        ledger,
+        AdminAuth(
+            db,
+            admin_token=settings.admin_token.get_secret_value(),
+            session_ttl_s=settings.admin_session_ttl_s,
+        ),
     )
     await _start_nostr(node, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
@@ -238,15 +263,25 @@ async def _start_payments(
     treasury = Treasury(db)
     # longer than any one request to the mint may take; renewed while its owner works
     ownership = Ownership(leases, ttl_s=settings.mint_timeout_s + 5)
+    foreign = ForeignSwaps(
+        treasury, mints, allow_private=settings.allow_private_urls
+    )  # settles journaled foreign swaps also when new ones are refused
     recovery = Recovery(treasury, mints, ownership)
+    refunds = Refunds(treasury, mints, ownership, recovery)
+    lightning_refunds = LightningRefunds(
+        treasury, mints, ownership, refunds, http, allow_private=settings.allow_private_urls
+    )
+    recovery.settle_with(OpKind.FOREIGN, foreign)
+    recovery.settle_with(OpKind.REFUND, lightning_refunds, LIGHTNING_REFUND)
     limits = TokenLimits(max_amount=settings.max_token_sat, max_proofs=settings.max_token_proofs)
-    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits)
+    swap_in = foreign if settings.foreign_mints == "swap" else None
+    deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=swap_in)
     lightning = Lightning(ledger, treasury, mints, ownership)
     stack.push_async_callback(lightning.close)
     _start_periodic(
         stack, (RECOVER_OPEN_S, recovery.recover_open), (LIGHTNING_SWEEP_S, lightning.recover_open), first_run_now=True
     )
-    return Payments(ledger, deposits, Refunds(treasury, mints, ownership, recovery)), lightning
+    return Payments(ledger, deposits, refunds, lightning_refunds), lightning
 
 
 async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 import app as package
-from app.api import balance, catalog, lightning, proxy
+from app.api import admin, admin_pages, balance, catalog, lightning, proxy
 from app.api.errors import install_error_handlers
 from app.api.middleware import Cors, RequestIds
 from app.api.openapi import install_openapi
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(catalog.router)
     api.include_router(balance.router)
     api.include_router(lightning.router)
+    api.include_router(admin.router)
+    api.include_router(admin_pages.router)
     redact_access_logs(api.routes)
     api.add_middleware(RequestIds)
     api.add_middleware(Cors, origins=settings.cors_origins)  # outermost: errors and 500s carry CORS headers too

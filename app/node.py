@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from app.admin.service import Admin
 from app.db.leases import Leases
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
@@ -29,3 +30,4 @@ class Node:
     npub: str = ""
     announcer: Announcer | None = None
     providers: ProviderCache | None = None
+    admin: Admin | None = None

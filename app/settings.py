@@ -21,6 +21,7 @@ from app.upstream.rates import parse_sources
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
 CommaList = Annotated[list[str], NoDecode]
+ADMIN_TOKEN_MIN_LENGTH = 16
 
 
 class ConfigError(Exception):
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     mint_timeout_s: float = 15.0
     max_token_sat: int = Field(default=1_000_000, gt=0)  # the most one deposited token may be worth
     max_token_proofs: int = Field(default=256, gt=0)  # the most proofs one deposited token may carry
+    foreign_mints: Literal["swap", "refuse"] = "swap"  # tokens of other mints: melted into the first trusted one
+    # URLs users choose (a token's mint, a Lightning address): loopback and private hosts only when the operator says so
+    allow_private_urls: bool = False
 
     # nostr
     nsec: SecretStr = SecretStr("")
@@ -113,6 +117,10 @@ class Settings(BaseSettings):
     publish_relay_list: bool = False  # also publish a NIP-65 kind 10002 list of RELAYS
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
+
+    # admin API and dashboard (/admin): a password set with `python -m app admin set-password`, and/or this token
+    admin_token: SecretStr = SecretStr("")
+    admin_session_ttl_s: int = Field(default=12 * 3600, gt=0)  # a login lasts this long
 
     @field_validator("cashu_mints", "relays", "cors_origins", "btc_usd_sources", mode="before")
     @classmethod
@@ -185,6 +193,13 @@ class Settings(BaseSettings):
     @classmethod
     def _btc_usd_sources(cls, value: list[str]) -> list[str]:
         parse_sources(value)
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_LENGTH:
+            raise ValueError(f"needs at least {ADMIN_TOKEN_MIN_LENGTH} characters (it opens the admin API)")
         return value
 
     @field_validator("nsec")

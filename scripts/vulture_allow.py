@@ -22,6 +22,7 @@ _.top_provider
 _.per_request_limits
 _.stream_options
 _.input
+_.returned_msats
 
 # a mint's melt quote field, parsed from its answer for completeness (NUT-05)
 _.payment_preimage

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.mint",
     "tests.fixtures.relay",
     "tests.fixtures.sdk",
+    "tests.fixtures.lnurl",
 ]

@@ -12,6 +12,7 @@ from app.api.responses import json_response
 from app.api.schemas import (
     BalanceInfo,
     CreatedKey,
+    RefundBody,
     Refunded,
     TokenBody,
     ToppedUp,
@@ -26,6 +27,7 @@ RETRY_AFTER_S = 2  # an X-Cashu client asks for its change again after this (Rou
 MAX_BALANCE_BODY = 64 * 1024
 TokenIn = Annotated[TokenBody, Depends(json_body(TokenBody, MAX_BALANCE_BODY))]
 # Routstr's older form puts the token in the query string (never logged: see app.api.redaction)
+RefundIn = Annotated[RefundBody, Depends(json_body(RefundBody, MAX_BALANCE_BODY))]
 QueryToken = Annotated[str | None, Query(description="a Cashu token (Routstr's older form; prefer the body)")]
 
 router = APIRouter(tags=["balance"])
@@ -63,14 +65,23 @@ async def info(node: NodeDep, payer: Payer) -> Response:
     return json_response({"api_key": api_key, "balance": account.balance_msat, "reserved": account.reserved_msat})
 
 
-async def refund(node: NodeDep, payer: Payer) -> Response:
+async def refund(node: NodeDep, payer: Payer, body: RefundIn) -> Response:
+    address = (body.lightning_address or "").strip()
     try:
+        if address:
+            return await _refund_to_address(node, payer.secret, address)
         paid = await node.payments.refund(payer.secret)
     except RequestsInFlight as busy:
         if not payer.per_request:
             raise
         raise _token_busy() from busy
     return json_response({"token": paid.token, "msats": paid.msats, "fee_msats": paid.fee_msats})
+
+
+async def _refund_to_address(node: NodeDep, credential: str, address: str) -> Response:
+    paid = await node.payments.refund_to_address(credential, address)
+    return json_response({"recipient": paid.recipient, "msats": paid.amount_msat, "fee_msats": paid.fee_msat,
+                          "returned_msats": paid.returned_msat, "payment_preimage": paid.payment_preimage})  # fmt: skip
 
 
 def _token_busy() -> TokenRequestsInFlight:
@@ -98,6 +109,8 @@ for _prefix in ("/v1/balance", "/v1/wallet"):
     _route(f"{_prefix}/create", create_from_query, "GET", CreatedKey, (400, 422, 503))
     _route(f"{_prefix}/topup", topup, "POST", ToppedUp, (400, 401, 413, 422, 503), body_schema(TokenBody, False))
     _route(f"{_prefix}/info", info, "GET", BalanceInfo, (400, 401, 422, 503))
-    _route(f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 425, 503))
+    _route(
+        f"{_prefix}/refund", refund, "POST", Refunded, (400, 401, 422, 425, 502, 503), body_schema(RefundBody, False)
+    )
 router.add_api_route("/v1/wallet/", info, methods=["GET"], include_in_schema=False)
 router.add_api_route("/v1/wallet", info, methods=["GET"], include_in_schema=False)

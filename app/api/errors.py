@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from app.admin import errors as admin
+from app.api.redaction import redact_path, route_words
 from app.cashu import errors as cashu
 from app.errors import (
     BadRequest,
@@ -30,6 +32,8 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
+from app.payments.foreign import ForeignSwapFailed
+from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
 from app.payments.refunds import WalletShort
 from app.pricing.rates import PriceUnavailable
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
@@ -87,6 +91,9 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.TokenZeroValue: Shown(400, "cashu_error", "cashu_token_zero_value"),
     # routstr-sdk reads this code as "pay with a token from another mint"
     cashu.UntrustedMint: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
+    InvalidLightningAddress: Shown(400, INVALID, "invalid_lightning_address"),
+    LightningAddressFailed: Shown(400, "payment_error", "lightning_address_failed"),  # the address given fails
+    ForeignSwapFailed: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
     cashu.SwapFeesExceedAmount: Shown(422, "mint_error", "cashu_token_swap_fees_exceed_amount"),
     cashu.MintUnreachable: Shown(503, "mint_unreachable", "cashu_mint_unreachable"),
     cashu.SwapOutcomeUnknown: Shown(503, "mint_unreachable", "cashu_mint_unreachable"),
@@ -98,6 +105,10 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
     PriceUnavailable: Shown(503, "api_error", "price_unavailable"),  # a USD-priced model while the rate is stale
     NoHealthyUpstream: Shown(502, UPSTREAM, "upstream_unavailable"),  # every upstream for the model failed or is out
+    admin.AdminUnauthorized: Shown(401, INVALID, "admin_unauthorized"),
+    admin.AdminNotConfigured: Shown(401, INVALID, "admin_not_configured"),
+    admin.LoginThrottled: Shown(429, "rate_limit_error", "rate_limit_exceeded"),
+    admin.CrossOriginRefused: Shown(403, INVALID, "cross_origin_refused"),
 }
 
 
@@ -141,7 +152,17 @@ def status_of(error: NodeError) -> int:
 
 async def _node_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NodeError)
+    _remember(request, status_of(exc), shown_as(exc).code)
     return _json(error_body(exc, request_id_of(request)), status_of(exc), exc.headers or None)
+
+
+def _remember(request: Request, status: int, code: str) -> None:
+    """For the admin dashboard's recent errors: the route's template, never the path's own values."""
+    node = getattr(request.app.state, "node", None)
+    if node is not None and node.admin is not None:
+        route = getattr(request.scope.get("route"), "path", None)
+        route = route or redact_path(request.url.path, route_words(request.app.routes))
+        node.admin.recent_errors.add(request.method, route, status, code, request_id_of(request))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

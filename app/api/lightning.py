@@ -24,7 +24,8 @@ def _topup_key(bearer: str | None, body: InvoiceRequest) -> str | None:
 
 def _invoice_json(invoice: Invoice) -> dict[str, Any]:
     return {"invoice_id": invoice.invoice_id, "bolt11": invoice.bolt11, "amount_sats": invoice.amount_sat,
-            "expires_at": invoice.expires_at, "status": invoice.state.value}  # fmt: skip
+            "expires_at": invoice.expires_at, "status": invoice.state.value, "payment_hash": invoice.payment_hash,
+            "created_at": invoice.created_at, "paid_at": invoice.paid_at}  # fmt: skip
 
 
 def _status_json(status: InvoiceStatus) -> dict[str, Any]:
@@ -46,7 +47,7 @@ async def invoice_status(invoice_id: str, node: NodeDep) -> Response:
     return json_response(_status_json(await node.lightning.status(invoice_id)))
 
 
-for _prefix in ("/v1/balance/lightning", "/v1/wallet/lightning"):
+for _prefix in ("/v1/balance/lightning", "/v1/wallet/lightning", "/lightning"):  # the last is Routstr's own
     router.add_api_route(
         f"{_prefix}/invoice", create_invoice, methods=["POST"], response_model=InvoiceReply,
         responses=error_responses((400, 401, 413, 502, 503)), openapi_extra=body_schema(InvoiceRequest),

@@ -14,6 +14,7 @@ from app.api.schemas import (
     CompletionRequest,
     EmbeddingRequest,
     ErrorEnvelope,
+    MessageRequest,
     ResponseRequest,
 )
 
@@ -25,6 +26,7 @@ _PAID = (
     ("/v1/completions", CompletionRequest, "Text completion (OpenAI's API), paid per request", True),
     ("/v1/embeddings", EmbeddingRequest, "Embeddings (OpenAI's API), paid per request", False),
     ("/v1/responses", ResponseRequest, "Response (OpenAI's Responses API), paid per request", True),
+    ("/v1/messages", MessageRequest, "Message (Anthropic's Messages API), paid per request", True),
 )
 
 _REPLY_HEADERS = {
@@ -51,7 +53,14 @@ def install_openapi(api: FastAPI) -> None:
 
 def _add_paid_paths(schema: dict[str, Any]) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ErrorEnvelope, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ResponseRequest):
+    for model in (
+        ErrorEnvelope,
+        ChatCompletionRequest,
+        CompletionRequest,
+        EmbeddingRequest,
+        ResponseRequest,
+        MessageRequest,
+    ):
         _add_component(components, model)
     for path, body, summary, streams in _PAID:
         schema["paths"][path] = {"post": _paid_operation(path, body, summary, streams)}

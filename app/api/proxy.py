@@ -3,10 +3,12 @@
 import logging
 from collections.abc import Awaitable, Callable
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.api.deps import bearer_secret, credential_from
+from app.api.errors import error_body, status_of
 from app.api.middleware import request_id
 from app.api.requests import read_body
 from app.api.responses import MeteredStreamingResponse
@@ -90,8 +92,19 @@ def _route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     return forward
 
 
+async def _messages(request: Request) -> Response:
+    """Anthropic's Messages API, metered like chat. Its errors keep Routstr's envelope and add Anthropic's
+    `"type": "error"` beside it, so Anthropic's SDKs, OpenAI's and Routstr's all read them."""
+    try:
+        return await _forward(request, Endpoint.MESSAGES)
+    except NodeError as error:
+        body = {"type": "error", **error_body(error, request_id(request.scope))}
+        return Response(orjson.dumps(body), status_of(error), error.headers or None, media_type="application/json")
+
+
 # Plain Starlette routes: these run for every token sold, and FastAPI's per-request dependency and parameter
 # machinery has nothing to do here (the handlers parse only what they need). app.api.openapi describes them.
 for _prefix in ("/v1", ""):
     for _path, _endpoint in PAID_PATHS.items():
         router.add_route(f"{_prefix}{_path}", _route(_endpoint), methods=["POST"], include_in_schema=False)
+    router.add_route(f"{_prefix}/messages", _messages, methods=["POST"], include_in_schema=False)

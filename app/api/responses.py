@@ -9,6 +9,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.errors import error_body
 from app.errors import NodeError
+from app.proxy.calls import Endpoint
 from app.proxy.streams import MeteredStream
 
 
@@ -39,4 +40,7 @@ async def _events_then_error(stream: MeteredStream) -> AsyncIterator[bytes]:
         async for events in stream.body():
             yield events
     except NodeError as failure:
+        if stream.endpoint is Endpoint.MESSAGES:  # Anthropic's SDKs raise on an `error` event, and know no [DONE]
+            yield b"event: error\ndata: " + orjson.dumps({"type": "error", **error_body(failure)}) + b"\n\n"
+            return
         yield b"data: " + orjson.dumps(error_body(failure)) + b"\n\n" + DONE_EVENT

@@ -53,9 +53,16 @@ class BalanceInfo(BaseModel):
 
 
 class Refunded(BaseModel):
-    token: str = Field(description="a cashuB token")
-    msats: int
+    token: str | None = Field(None, description="a cashuB token (absent when paid to a Lightning address)")
+    msats: int = Field(description="what the token is worth, or what the Lightning address received")
     fee_msats: int
+    recipient: str | None = Field(None, description="the Lightning address paid")
+    returned_msats: int | None = Field(None, description="the unused Lightning fee reserve, credited back to the key")
+    payment_preimage: str | None = None
+
+
+class RefundBody(BaseModel):
+    lightning_address: str | None = Field(None, description="pay the balance to this address (LNURL-pay) instead")
 
 
 class InvoiceRequest(BaseModel):
@@ -73,6 +80,9 @@ class InvoiceReply(BaseModel):
     balance: int | None = Field(None, description="msat, once paid and credited")
     msats: int | None = None
     api_key: str | None = Field(None, description="the new key, once a `create` invoice is paid")
+    payment_hash: str | None = None
+    created_at: int | None = None
+    paid_at: int | None = Field(None, description="when the node found the invoice paid and credited it")
 
 
 class ModelPricing(BaseModel):
@@ -189,3 +199,13 @@ class ResponseRequest(BaseModel):
     instructions: str | None = None
     stream: bool = False
     max_output_tokens: int | None = Field(None, ge=0, description="the reservation covers this many output tokens")
+
+
+class MessageRequest(BaseModel):
+    """What the node reads of an Anthropic Messages API request; every other field goes upstream untouched."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    messages: list[dict[str, Any]]
+    max_tokens: int = Field(ge=1, description="required, as Anthropic requires it; the reservation covers it")
+    stream: bool = False

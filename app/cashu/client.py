@@ -96,6 +96,9 @@ class MintClient:
         data = await self._post("/v1/melt/quote/bolt11", {"request": request, "unit": unit})
         return _parsed(MeltQuote.from_wire, data)
 
+    async def melt_quote_status(self, quote_id: str) -> MeltQuote:
+        return _parsed(MeltQuote.from_wire, await self._get(f"/v1/melt/quote/bolt11/{quote_id}"))
+
     async def melt(self, quote_id: str, inputs: Sequence[Proof], outputs: Sequence[BlindedMessage] = ()) -> MeltQuote:
         """NUT-05 (blank `outputs` receive fee change, NUT-08). No answer raises SwapOutcomeUnknown."""
         body: dict[str, Any] = {"quote": quote_id, "inputs": [p.to_wire() for p in inputs]}

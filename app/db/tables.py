@@ -45,6 +45,7 @@ api_keys = Table(
     Column("balance_msat", BigInteger, nullable=False, default=0),
     Column("reserved_msat", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger, nullable=True),  # set by the operator: a disabled key cannot pay
     CheckConstraint("balance_msat >= 0", name="balance_not_negative"),
     CheckConstraint("reserved_msat >= 0 AND reserved_msat <= balance_msat", name="reserved_within_balance"),
 )
@@ -143,4 +144,22 @@ leases = Table(
     Column("name", String(128), primary_key=True),
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+# The operator's admin credential (its scrypt hash, never the password) under a name ("password").
+admin_secrets = Table(
+    "admin_secrets",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Admin sessions: the sha256 of each random session token, until it expires or the operator logs out.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )

@@ -57,6 +57,13 @@ def find_by_id(key_id: int) -> Work[Account | None]:
     return work
 
 
+def is_disabled(key_id: int) -> Work[bool]:
+    def work(conn: Connection) -> bool:
+        return conn.scalar(select(api_keys.c.disabled_at).where(api_keys.c.id == key_id)) is not None
+
+    return work
+
+
 def insert_account(conn: Connection, key_hash: str, now: int) -> int:
     """Create an empty account inside a caller's transaction; money arrives through `credit_in`."""
     result = conn.execute(

@@ -53,6 +53,8 @@ class Operation:
     steps: tuple[Step, ...]
 
 
+KEY_ENABLED = " AND disabled_at IS NULL"  # a key the operator disabled cannot pay (migration 0007)
+
 _FREE_RESERVATION = Step(
     "DELETE FROM reservations WHERE request_id = :request_id",
     returning=(("key_id", "key_id"), ("held_msat", "amount_msat")),
@@ -64,7 +66,7 @@ RESERVE = Operation(
     (
         Step(
             "UPDATE api_keys SET reserved_msat = reserved_msat + :amount_msat"
-            " WHERE key_hash = :key_hash AND balance_msat - reserved_msat >= :amount_msat",
+            " WHERE key_hash = :key_hash AND balance_msat - reserved_msat >= :amount_msat" + KEY_ENABLED,
             returning=(("key_id", "id"),),
             stop_unless_found=REFUSED,
         ),

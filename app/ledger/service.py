@@ -59,6 +59,8 @@ class Ledger:
         account = await self.find_by_hash(key_hash)
         if account is None:
             return Unauthorized()
+        if await self._db.run(accounts.is_disabled(account.id)):
+            return Unauthorized("this API key was disabled by the node's operator")
         return InsufficientBalance(
             f"insufficient balance: this request needs up to {amount_msat} msat,"
             f" {account.available_msat} msat available",

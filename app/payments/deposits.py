@@ -11,18 +11,27 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.cashu.errors import CashuError, InvalidToken, MintUnreachable, SwapOutcomeUnknown, TokenAlreadySpent
+from app.cashu.errors import (
+    CashuError,
+    InvalidToken,
+    MintUnreachable,
+    SwapOutcomeUnknown,
+    TokenAlreadySpent,
+    UntrustedMint,
+)
 from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
-from app.cashu.wallet import SwapPlan, plan_receive
+from app.cashu.wallet import plan_receive
 from app.errors import MinimumBalanceRequired
 from app.ledger.keys import KEY_PREFIX, hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
+from app.money import sat_to_msat
+from app.payments.foreign import ForeignSwaps
 from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import plan_json
 from app.payments.recovery import UNIT, Recovery
-from app.payments.settlement import Outcome, send_swap
+from app.payments.settlement import send_swap
 from app.treasury.records import OPEN_STATES, Operation, OpKind, OpState
 from app.treasury.service import Treasury
 
@@ -74,7 +83,9 @@ class Deposits:
         recovery: Recovery,
         *,
         limits: TokenLimits,
+        foreign: ForeignSwaps | None = None,
     ) -> None:
+        self._foreign = foreign  # None: tokens of untrusted mints are refused (FOREIGN_MINTS=refuse)
         self._ledger = ledger
         self._limits = limits
         self._treasury = treasury
@@ -88,9 +99,14 @@ class Deposits:
         """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched)."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
-        client = self._mints.client_for(token.mint)
+        try:
+            client = self._mints.client_for(token.mint)
+        except UntrustedMint:
+            if self._foreign is None:
+                raise
+            return await self._deposit_foreign(token_text, token, purpose, key_id, minimum_msat)
         plan = await plan_receive(client, token)
-        _require_minimum(plan, minimum_msat)
+        _require_minimum(sat_to_msat(plan.output_amount), minimum_msat)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
@@ -100,11 +116,37 @@ class Deposits:
             )  # fmt: skip
             if op.id == op_id:
                 outcome = await send_swap(client, plan, sent_before=False)
-                deposit = await self._answer(await self._recovery.finish(op, outcome), purpose, token_text, outcome)
+                finished = await self._recovery.finish(op, outcome)
+                deposit = await self._answer(finished, purpose, token_text, outcome.refusal)
                 log.info("deposit.credited op=%s key_id=%s amount_msat=%d", op_id, deposit.account.id,
                          deposit.credited_msat)  # fmt: skip
                 return deposit
         return await self._reuse(op, purpose, token_text, key_id, plan.inputs)
+
+    async def _deposit_foreign(
+        self, token_text: str, token: Token, purpose: Purpose, key_id: int | None, minimum_msat: int
+    ) -> Deposit:
+        """A token of a mint the node does not trust, melted there into an invoice of the first trusted mint
+        (app.payments.foreign): journaled and owned like any deposit, credited once with what arrived."""
+        assert self._foreign is not None
+        planned = await self._foreign.plan(token)
+        _require_minimum(sat_to_msat(planned.plan.amount_sat), minimum_msat)
+        op_id = os.urandom(16).hex()
+        async with self._ownership.own(op_id):
+            op = await self._treasury.begin(
+                op_id=op_id, kind=OpKind.FOREIGN, purpose=purpose.value, mint_url=planned.trusted_url,
+                plan_json=planned.plan.to_json(), token_hash=token_hash(token_text),
+                target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
+            )  # fmt: skip
+            if op.id == op_id:
+                refusal = await self._foreign.first_try(op, planned.inputs)
+                finished = await self._treasury.get(op_id)
+                assert finished is not None, op_id
+                deposit = await self._answer(finished, purpose, token_text, refusal)
+                log.info("deposit.foreign_credited op=%s key_id=%s amount_msat=%d", op_id, deposit.account.id,
+                         deposit.credited_msat)  # fmt: skip
+                return deposit
+        return await self._reuse(op, purpose, token_text, key_id, planned.inputs)
 
     async def _reuse(
         self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None, inputs: tuple[Proof, ...]
@@ -126,7 +168,7 @@ class Deposits:
         return Deposit(deposit.account, 0, deposit.api_key)
 
     async def _answer(
-        self, op: Operation, purpose: Purpose, token_text: str, outcome: Outcome | None = None
+        self, op: Operation, purpose: Purpose, token_text: str, refusal: CashuError | None = None
     ) -> Deposit:
         """The deposit as the journal has it (whoever settled it), or the error that says why there is none."""
         if op.state is OpState.COMPLETED and op.key_id is not None:
@@ -135,13 +177,12 @@ class Deposits:
             return Deposit(account, op.amount_msat, _handed_key(purpose, token_text))
         if op.state in OPEN_STATES:
             raise SwapOutcomeUnknown("this token's redemption is still being settled with the mint; try again shortly")
-        if outcome is not None and outcome.refusal is not None:
-            raise outcome.refusal
+        if refusal is not None:
+            raise refusal
         raise _error_for(op.error)
 
 
-def _require_minimum(plan: SwapPlan, minimum_msat: int) -> None:
-    worth_msat = plan.output_amount * 1000
+def _require_minimum(worth_msat: int, minimum_msat: int) -> None:
     if worth_msat < minimum_msat:
         raise MinimumBalanceRequired(
             f"this token is worth {worth_msat} msat after the mint's fee; this request may cost up to"

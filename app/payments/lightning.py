@@ -69,6 +69,12 @@ class Invoice:
     amount_sat: int
     expires_at: int | None
     state: InvoiceState = InvoiceState.UNPAID
+    created_at: int | None = None
+    paid_at: int | None = None  # when the node found it paid and credited it
+
+    @property
+    def payment_hash(self) -> str | None:
+        return bolt11_payment_hash(self.bolt11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +95,13 @@ class MintPlan:
     expires_at: int | None
     outputs: OutputPlan | None
     sealed_key: str | None = None  # a `create` invoice's key until it is handed out
+    paid_at: int | None = None
 
     def to_json(self) -> str:
         data: dict[str, Any] = {"quote": self.quote, "bolt11": self.bolt11, "amount_sat": self.amount_sat,
                                 "expires_at": self.expires_at}  # fmt: skip
+        if self.paid_at is not None:
+            data["paid_at"] = self.paid_at
         if self.outputs is not None:
             data["outputs"] = self.outputs.to_dict()
         if self.sealed_key is not None:
@@ -108,7 +117,8 @@ class MintPlan:
         outputs = OutputPlan.from_dict(data["outputs"]) if "outputs" in data else None
         expires_at = data.get("expires_at")
         return cls(str(data["quote"]), str(data["bolt11"]), int(data["amount_sat"]),
-                   None if expires_at is None else int(expires_at), outputs, data.get("sealed_key"))  # fmt: skip
+                   None if expires_at is None else int(expires_at), outputs, data.get("sealed_key"),
+                   data.get("paid_at"))  # fmt: skip
 
     def planned_outputs(self) -> OutputPlan:
         assert self.outputs is not None, "a settled plan has no outputs"
@@ -154,12 +164,12 @@ class Lightning:
         target, sealed = new_sealed_key(invoice_id) if chosen is InvoicePurpose.CREATE else (None, None)
         outputs = plan_outputs(amount, keyset.id)
         plan = MintPlan(quote.quote, quote.request, amount, _expires_at(quote), outputs, sealed)
-        await self._treasury.begin(
+        op = await self._treasury.begin(
             op_id=operation_id(invoice_id), kind=OpKind.LIGHTNING, purpose=chosen.value,
             mint_url=client.normalized_url, plan_json=plan.to_json(), target_key_hash=target, key_id=key_id,
         )  # fmt: skip
         log.info("lightning.invoice op=%s purpose=%s amount_sat=%d", operation_id(invoice_id), chosen, amount)
-        return Invoice(invoice_id, quote.request, amount, plan.expires_at)
+        return Invoice(invoice_id, quote.request, amount, plan.expires_at, created_at=op.created_at)
 
     async def status(self, invoice_id: str) -> InvoiceStatus:
         """The invoice's state; a paid invoice is minted and credited here (once, however often this is called)."""
@@ -256,8 +266,9 @@ class Lightning:
         return restored_proofs(outputs, await client.restore(outputs.blinded_messages), keyset)
 
     async def _credit(self, op: Operation, plan: MintPlan, proofs: tuple[Proof, ...]) -> InvoiceState:
+        paid = replace(plan, paid_at=int(self._clock()))
         account = await self._treasury.complete_deposit(
-            op.id, to_new_proofs(proofs, op.mint_url, UNIT), plan.scrubbed_json()
+            op.id, to_new_proofs(proofs, op.mint_url, UNIT), paid.scrubbed_json()
         )
         if account is not None:
             amount_msat = sat_to_msat(sum(p.amount for p in proofs))
@@ -273,7 +284,7 @@ class Lightning:
 
     async def _status_of(self, invoice_id: str, op: Operation, state: InvoiceState) -> InvoiceStatus:
         plan = MintPlan.from_json(op.plan)
-        invoice = Invoice(invoice_id, plan.bolt11, plan.amount_sat, plan.expires_at, state)
+        invoice = Invoice(invoice_id, plan.bolt11, plan.amount_sat, plan.expires_at, state, op.created_at, plan.paid_at)
         if state is not InvoiceState.PAID or op.key_id is None:
             return InvoiceStatus(invoice)
         api_key = None
@@ -345,11 +356,32 @@ def _expires_at(quote: MintQuote) -> int | None:
 _BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _BOLT11_TRAILER_WORDS = 104 + 6  # signature and checksum
 _EXPIRY_TAG = 6  # "x"
+_PAYMENT_HASH_TAG = 1  # "p"
 
 
 def bolt11_expires_at(bolt11: str) -> int | None:
     """When a BOLT-11 invoice expires (unix time): its timestamp plus its `x` field (default one hour). None if the
     text is not a bech32 invoice. Informational only: the mint's quote state decides what is paid."""
+    words = _bolt11_words(bolt11)
+    if words is None:
+        return None
+    expiry = DEFAULT_BOLT11_EXPIRY_S
+    for tag, data in _tagged_fields(words):
+        if tag == _EXPIRY_TAG:
+            expiry = _words_to_int(data)
+    return _words_to_int(words[:7]) + expiry
+
+
+def bolt11_payment_hash(bolt11: str) -> str | None:
+    """The payment hash (hex) a BOLT-11 invoice carries in its `p` field; None if there is none."""
+    for tag, data in _tagged_fields(_bolt11_words(bolt11) or []):
+        if tag == _PAYMENT_HASH_TAG and len(data) == 52:  # 256 bits in 5-bit words, 4 bits of padding
+            return f"{_words_to_int(data) >> 4:064x}"
+    return None
+
+
+def _bolt11_words(bolt11: str) -> list[int] | None:
+    """The data part's 5-bit words (timestamp and tagged fields, without signature and checksum)."""
     text = bolt11.strip().lower().removeprefix("lightning:")
     separator = text.rfind("1")
     if not text.startswith("ln") or separator < 0:
@@ -358,15 +390,16 @@ def bolt11_expires_at(bolt11: str) -> int | None:
         words = [_BECH32_CHARSET.index(char) for char in text[separator + 1 :]][:-_BOLT11_TRAILER_WORDS]
     except ValueError:
         return None
-    if len(words) < 7:
-        return None
-    expiry, index = DEFAULT_BOLT11_EXPIRY_S, 7
+    return words if len(words) >= 7 else None
+
+
+def _tagged_fields(words: list[int]) -> list[tuple[int, list[int]]]:
+    fields, index = [], 7
     while index + 3 <= len(words):
         tag, length = words[index], words[index + 1] * 32 + words[index + 2]
-        if tag == _EXPIRY_TAG:
-            expiry = _words_to_int(words[index + 3 : index + 3 + length])
+        fields.append((tag, words[index + 3 : index + 3 + length]))
         index += 3 + length
-    return _words_to_int(words[:7]) + expiry
+    return fields
 
 
 def _words_to_int(words: list[int]) -> int:

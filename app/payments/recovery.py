@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.cashu.errors import BadMintSignature, TokenAlreadySpent
 from app.cashu.tokens import Proof, Token, encode_token_v4
@@ -42,14 +43,29 @@ class RetryPolicy:
 DEFAULT_RETRIES = RetryPolicy()
 
 
+class KindSettler(Protocol):
+    """Settles an open operation of its own kind for the owner (e.g. app.payments.foreign), writing the outcome."""
+
+    async def settle_owned(self, op: Operation, inputs: Sequence[Proof]) -> None: ...
+
+
 class Recovery:
     def __init__(
-        self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, policy: RetryPolicy = DEFAULT_RETRIES
+        self,
+        treasury: Treasury,
+        mints: TrustedMints,
+        ownership: Ownership,
+        policy: RetryPolicy = DEFAULT_RETRIES,
     ) -> None:
         self._treasury = treasury
         self._mints = mints
         self._ownership = ownership
         self._policy = policy
+        self._settlers: dict[str, KindSettler] = {}
+
+    def settle_with(self, kind: OpKind, settler: KindSettler, purpose: str | None = None) -> None:
+        """Operations of `kind` (and `purpose`, if given) are settled by `settler` rather than as swaps."""
+        self._settlers[kind if purpose is None else f"{kind}:{purpose}"] = settler
 
     async def recover_open(self) -> int:
         """One sweep over the swaps whose next try is due, by one process per database; returns how many were
@@ -73,6 +89,10 @@ class Recovery:
             current = await self._reload(op.id)
             if current.state not in OPEN_STATES:
                 return current
+            settler = self._settlers.get(f"{current.kind}:{current.purpose}") or self._settlers.get(current.kind)
+            if settler is not None:
+                await settler.settle_owned(current, inputs)
+                return await self._reload(op.id)
             swap = load_plan(current.plan).with_inputs(inputs)
             outcome = await resolve_swap(self._mints.client_for_journal(current.mint_url), swap)
             log.info("recovery.outcome op=%s kind=%s outcome=%s", op.id, op.kind, outcome.settled)

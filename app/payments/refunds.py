@@ -88,14 +88,14 @@ class Refunds:
         reply lost on the way can be fetched once more; the token itself can be redeemed only once). A refund of
         the key still in progress (here or in another process) is RefundInProgress; requests still running on the
         key are RequestsInFlight, unless `while_in_flight` (what they hold stays on the key)."""
-        await self._settle_open_refunds(key_id)
-        for client in await self._mints_by_holdings():
+        await self.settle_open_refunds(key_id)
+        for client in await self.mints_by_holdings():
             paid = await self._refund_from(client, key_id, refetch, while_in_flight)
             if paid is not None:
                 return paid
         raise WalletShort()
 
-    async def _settle_open_refunds(self, key_id: int) -> None:
+    async def settle_open_refunds(self, key_id: int) -> None:
         """An earlier refund cut short is settled before a new one (waiting for its owner, if it has one)."""
         for unfinished in await self._treasury.open_refunds(key_id):
             if (await self._recovery.settled(unfinished.id, WAIT_FOR_PEER_S)).state in OPEN_STATES:
@@ -123,7 +123,7 @@ class Refunds:
                 return await self._swap(op_id, decided)
         raise RefundInProgress("the node's wallet is busy with other refunds; ask again shortly")
 
-    async def _mints_by_holdings(self) -> list[MintClient]:
+    async def mints_by_holdings(self) -> list[MintClient]:
         held = {h.mint_url: h.held_sat for h in await self._treasury.holdings() if h.unit == UNIT}
         return sorted(self._mints.all(), key=lambda client: -held.get(client.normalized_url, 0))
 

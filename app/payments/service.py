@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 
-from app.errors import Unauthorized
+from app.errors import ServiceUnavailable, Unauthorized
 from app.ledger.keys import hash_key
 from app.ledger.records import Account
 from app.ledger.service import Ledger
 from app.payments.deposits import Deposit, Deposits, Purpose, key_for_token
+from app.payments.lightning_refunds import LightningRefund, LightningRefunds
 from app.payments.refunds import Refund, Refunds
 
 CASHU_PREFIXES = ("cashuA", "cashuB")
@@ -23,10 +24,13 @@ class Payer:
 
 
 class Payments:
-    def __init__(self, ledger: Ledger, deposits: Deposits, refunds: Refunds) -> None:
+    def __init__(
+        self, ledger: Ledger, deposits: Deposits, refunds: Refunds, lightning_refunds: LightningRefunds | None = None
+    ) -> None:
         self._ledger = ledger
         self.deposits = deposits
         self.refunds = refunds
+        self._lightning_refunds = lightning_refunds
 
     async def payer(self, credential: str, *, purpose: Purpose = Purpose.BEARER, minimum_msat: int = 0) -> Payer:
         """An API key pays as is (the reservation checks it); a Cashu token is redeemed first (once, ever). With
@@ -68,6 +72,13 @@ class Payments:
     async def refund(self, credential: str) -> Refund:
         account = await self.account(credential)
         return await self.refunds.refund(account.id)
+
+    async def refund_to_address(self, credential: str, address: str) -> LightningRefund:
+        """The key's available balance paid to a Lightning address (LNURL-pay), less the payment's fees."""
+        account = await self.account(credential)
+        if self._lightning_refunds is None:
+            raise ServiceUnavailable("this node does not pay refunds over Lightning")
+        return await self._lightning_refunds.refund(account.id, account.available_msat, address)
 
     async def change_for(self, payer: Payer) -> Refund:
         """What a per-request (X-Cashu) payment leaves available, as a token; BadRequest when nothing is. What

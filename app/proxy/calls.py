@@ -17,6 +17,7 @@ class Endpoint(StrEnum):
     COMPLETIONS = "/completions"
     EMBEDDINGS = "/embeddings"
     RESPONSES = "/responses"
+    MESSAGES = "/messages"  # Anthropic's Messages API
 
 
 # Reservations assume at least one token per this many UTF-8 bytes of prompt: an upper bound for most text, so that
@@ -46,6 +47,7 @@ class LlmCall:
     prompt_held_upstream: bool = False
     max_completion_tokens: int = 0  # per choice; set by `bounded` once the model's limits are known
     prompt_floor_tokens: int = 0  # the prompt held upstream may fill this much; set by `bounded`
+    prompt_text: str = ""  # counted with the model's tokenizer when the upstream reports no prompt tokens
 
     def bounded(self, context_length: int | None, operator_limit: int) -> "LlmCall":
         """The call with its completion budget and, when part of its prompt is held upstream, that prompt's bound:
@@ -107,6 +109,7 @@ def parse_call(endpoint: Endpoint, body: bytes) -> LlmCall:
         max_tokens_field=max_tokens_field,
         choices=_choices(endpoint, payload) if generates else 1,
         prompt_chars=len(prompt_text),
+        prompt_text=prompt_text,
         prompt_bytes=len(prompt_text.encode()),
         non_text_parts=non_text_parts,
         forward_body=_with_usage_requested(payload) if stream and not wants_usage else body,
@@ -139,8 +142,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _wants_usage(endpoint: Endpoint, payload: dict[str, Any]) -> bool:
-    if endpoint is Endpoint.RESPONSES:
-        return True  # the Responses API always reports usage, in `response.completed`: nothing to ask or hide
+    if endpoint in (Endpoint.RESPONSES, Endpoint.MESSAGES):
+        return True  # these APIs always report usage in their streams: nothing to ask or hide
     options = optional_object(payload.get("stream_options"), "stream_options")
     return optional_bool(options.get("include_usage"), "stream_options.include_usage")
 
@@ -148,14 +151,24 @@ def _wants_usage(endpoint: Endpoint, payload: dict[str, Any]) -> bool:
 def _max_tokens(endpoint: Endpoint, payload: dict[str, Any]) -> tuple[str, int | None]:
     if endpoint is Endpoint.RESPONSES:
         return "max_output_tokens", optional_int(payload.get("max_output_tokens"), "max_output_tokens", minimum=0)
+    if endpoint is Endpoint.MESSAGES:
+        return "max_tokens", _required_max_tokens(payload)
     newer = optional_int(payload.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
     older = optional_int(payload.get("max_tokens"), "max_tokens", minimum=0)
     return ("max_completion_tokens", newer) if newer is not None else ("max_tokens", older)
 
 
+def _required_max_tokens(payload: dict[str, Any]) -> int:
+    """Anthropic requires `max_tokens` (at least 1) on every message."""
+    max_tokens = optional_int(payload.get("max_tokens"), "max_tokens", minimum=1)
+    if max_tokens is None:
+        raise InvalidValue("max_tokens: Field required", param="max_tokens")
+    return max_tokens
+
+
 def _choices(endpoint: Endpoint, payload: dict[str, Any]) -> int:
-    if endpoint is Endpoint.RESPONSES:
-        return 1  # a response has no `n`
+    if endpoint in (Endpoint.RESPONSES, Endpoint.MESSAGES):
+        return 1  # a response or a message has no `n`
     n = optional_int(payload.get("n"), "n", minimum=1, maximum=MAX_CHOICES) or 1
     if endpoint is not Endpoint.COMPLETIONS:
         return n
@@ -173,6 +186,8 @@ def _prompt(endpoint: Endpoint, payload: dict[str, Any]) -> tuple[str, int]:
     """The prompt's text (message contents and tool definitions) and how many non-text parts it carries."""
     if endpoint is Endpoint.RESPONSES:
         return _responses_prompt(payload)
+    if endpoint is Endpoint.MESSAGES:
+        return _messages_prompt(payload)
     if endpoint is not Endpoint.CHAT:
         return _text_of(payload.get("prompt" if endpoint is Endpoint.COMPLETIONS else "input")), 0
     messages = payload.get("messages")
@@ -189,6 +204,20 @@ def _responses_prompt(payload: dict[str, Any]) -> tuple[str, int]:
     return _text_of(payload.get("instructions")) + text + _tools_text(payload), sum(map(_non_text_parts, fields))
 
 
+def _messages_prompt(payload: dict[str, Any]) -> tuple[str, int]:
+    """Anthropic's `system`, then each message's content: text blocks, tool results' text, tool calls' input."""
+    messages = payload.get("messages")
+    contents = [m.get("content") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    blocks = [block for content in contents if isinstance(content, list) for block in content]
+    nested = [block.get("content") for block in blocks if isinstance(block, dict)]  # tool_result blocks
+    inputs = [orjson.dumps(b["input"]).decode() for b in blocks if isinstance(b, dict) and b.get("input") is not None]
+    text = _text_of(payload.get("system")) + "".join(map(_text_of, contents + nested)) + "".join(inputs)
+    media = sum(1 for b in blocks if isinstance(b, dict) and b.get("type") in _MEDIA_BLOCKS)
+    return text + _tools_text(payload), media + sum(map(_non_text_parts, nested))
+
+
+# Anthropic content blocks priced in tokens the node cannot count from their bytes.
+_MEDIA_BLOCKS = frozenset({"image", "document"})
 # Where an input item carries text: a message's content, a tool call's arguments, a tool call output.
 _ITEM_TEXT_KEYS = ("content", "arguments", "output")
 

@@ -1,15 +1,19 @@
 """What a reply actually used: the upstream's `usage` when it sends a believable one, else a count of what it
 produced; and how far a reply may grow before the node cuts it off."""
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from app.pricing.prices import Usage
 from app.proxy.calls import CHARS_PER_TOKEN, Endpoint, LlmCall
+from app.proxy.sse import SseFramer, event_data
+from app.proxy.tokenize import chars_rule, count_tokens, encoding_for
+from app.proxy.usage import NOTHING, Reported
 from app.proxy.wire import wire_format
 
-_EVENT_END = b"\n\n"
 # An honest upstream stays within the request's completion budget, but its tokens can be longer than the meter's
 # four characters: a reply is cut off only once its count passes twice the budget plus this many tokens.
 BUDGET_SLACK_FACTOR = 2
@@ -31,40 +35,79 @@ def byte_ceiling(call: LlmCall) -> int:
     return REPLY_BASE_BYTES + call.completion_budget * REPLY_BYTES_PER_TOKEN
 
 
-def tokens_in(text: str) -> int:
-    return -(-len(text) // CHARS_PER_TOKEN)
+@dataclass(frozen=True, slots=True)
+class Metered:
+    """What a reply is charged for, and what the upstream said the call cost it (OpenRouter; logged, not charged)."""
+
+    usage: Usage
+    upstream_cost_usd: float | None = None
+    counted: bool = False  # some of `usage` was counted by the node, not reported by the upstream
 
 
-def usage_of_json_reply(call: LlmCall, body: bytes) -> Usage:
-    """Usage of a reply labelled JSON: its believable usage, else its generated text; a body that is really an
-    event stream is metered as one."""
+async def meter_json_reply(call: LlmCall, body: bytes) -> Metered:
+    """A reply labelled JSON: its believable usage, else its generated text counted; a body that is really an event
+    stream is metered as one."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        if body.lstrip().startswith((b"data:", b"event:")):
-            return _usage_of_events(call, body)
+        if body.lstrip().startswith((b"data:", b"event:", b":")):
+            return await _meter_events(call, body)
         # delivered but unreadable here: every byte is taken for generated text (the reservation caps it)
-        return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=-(-len(body) // CHARS_PER_TOKEN))
+        usage = Usage(
+            prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=chars_rule(body.decode("latin-1"))
+        )
+        return Metered(usage, counted=True)
     wire = wire_format(call.endpoint)
-    reported = wire.usage(payload)
-    if reported is not None:
-        return reported
-    return Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=tokens_in(wire.reply_text(payload)))
+    reported = wire.reported(payload)
+    text = "" if reported.completion_tokens is not None else wire.reply_text(payload)
+    return await _settled(call, reported, Produced(1 if text else 0, text))
 
 
-def _usage_of_events(call: LlmCall, body: bytes) -> Usage:
+async def _meter_events(call: LlmCall, body: bytes) -> Metered:
     meter = SseMeter(call)
     meter.feed(body)
     meter.flush()
-    return meter.metered_usage() or Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=0)
+    metered = await meter.metered()
+    return metered or Metered(Usage(prompt_tokens=call.estimated_prompt_tokens(), completion_tokens=0), counted=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """Generated text the node saw: how many events (or replies) carried some, and the text itself."""
+
+    events: int
+    text: str
+
+
+async def _settled(call: LlmCall, reported: Reported, produced: Produced) -> Metered:
+    """Reported fields as they are, the others counted: the prompt from the request, the completion from the text
+    (at least a token per event that carried text)."""
+    prompt, completion = reported.prompt_tokens, reported.completion_tokens
+    if prompt is None:
+        prompt = await _prompt_tokens(call)
+    if completion is None:
+        completion = max(produced.events, await count_tokens(call.model, produced.text))
+    counted = reported.prompt_tokens is None or reported.completion_tokens is None
+    usage = Usage(prompt_tokens=prompt, completion_tokens=completion)
+    return Metered(usage, reported.cost_usd, counted)
+
+
+async def _prompt_tokens(call: LlmCall) -> int:
+    if encoding_for(call.model) is None or not call.prompt_text:
+        return call.estimated_prompt_tokens()
+    return await count_tokens(call.model, call.prompt_text)
+
+
+# A usage object that is not null: the only events worth decoding for usage. Generous on purpose (a word "usage"
+# in generated text matches too and merely costs a decode); `"usage": null` on every OpenAI chunk does not.
+_MAY_CARRY_USAGE = re.compile(rb'"usage"\s*+:\s*+(?!null)')
 
 
 class SseMeter:
-    """Follows an SSE stream event by event: notes `usage`, counts the generated text (bounded from above by the
-    bytes of the events that may carry it, then by the raw bytes of their text values; parsed only when both bounds
-    pass the budget or no usage came), and drops the
-    usage-only event when the node, not the client, asked for it. Returns only complete events, so the client never
-    sees a torn one."""
+    """Follows an SSE stream event by event: notes the usage events report, counts the generated text (bounded from
+    above by the bytes of the events that may carry it, then by the raw bytes of their text values; parsed only when
+    both bounds pass the budget or no usage came), and drops the usage-only event when the node, not the client,
+    asked for it. Returns only whole events, as the bytes that came, so the client never sees a torn one."""
 
     def __init__(self, call: LlmCall) -> None:
         self._call = call
@@ -72,34 +115,28 @@ class SseMeter:
         self._strip_usage_event = not call.client_wants_usage
         self._token_ceiling = token_ceiling(call)
         self._byte_ceiling = byte_ceiling(call)
-        self._pending = b""
+        self._framer = SseFramer()
         self._bytes = 0
         self._texts: list[bytes] = []
         self._text_bytes = 0  # bytes of the events in _texts
         self._bounded = 0  # events of _texts whose text values' raw bytes are in _raw_text_bytes
         self._raw_text_bytes = 0
-        self._counted = 0  # events of _texts already parsed into the two counts below
+        self._counted = 0  # events of _texts already parsed into the counts below
         self._text_events = 0
         self._text_chars = 0
-        self.usage: Usage | None = None
+        self._text_parts: list[str] = []
+        self.reported = NOTHING
         self.over_budget = False  # once True, nothing more is delivered
 
     def feed(self, chunk: bytes) -> bytes:
         self._bytes += len(chunk)
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        data = self._pending + chunk if self._pending else chunk
-        end = data.rfind(_EVENT_END)
-        if end < 0:
-            self._pending = data
+        complete, events = self._framer.feed(chunk)
+        if not events:
             return b""
-        self._pending = data[end + 2 :]
-        complete = data[: end + 2]
-        events = complete.split(_EVENT_END)[:-1]
         kept = self._within_budget(events, len(complete))
         if len(kept) == len(events):
             return complete
-        return b"".join(event + _EVENT_END for event in kept)
+        return self._framer.whole(kept)
 
     def _within_budget(self, events: list[bytes], size: int) -> list[bytes]:
         """The events to deliver: all that are observed and kept, up to the one that outgrows the budget."""
@@ -117,9 +154,12 @@ class SseMeter:
 
     def flush(self) -> bytes:
         """The last event when the upstream ended without its blank line: metered, and delivered whole."""
-        tail, self._pending = self._pending.strip(b"\n"), b""
-        kept = self._within_budget([tail] if tail else [], len(tail))
-        return kept[0] + _EVENT_END if kept else b""
+        tail = self._framer.flush()
+        if not tail:
+            return b""
+        tail = tail.rstrip(b"\r\n")
+        kept = self._within_budget([tail], len(tail))
+        return kept[0] + b"\n\n" if kept else b""
 
     def _cannot_outgrow(self, events: int, size: int) -> bool:
         """True when `events` more events of `size` bytes in all stay within the budget whatever they hold."""
@@ -149,13 +189,13 @@ class SseMeter:
         if any(marker in event for marker in self._wire.text_markers):
             self._texts.append(event)
             self._text_bytes += len(event)
-        if b'"usage":{' not in event and b'"usage": {' not in event:
+        if _MAY_CARRY_USAGE.search(event) is None:
             return True
         payload = _payload_of(event)
-        usage = self._wire.usage(payload)
-        if usage is None:
+        reported = self._wire.reported(payload)
+        if not reported.anything:
             return True
-        self.usage = usage
+        self.reported = self.reported.then(reported)
         return not (self._strip_usage_event and isinstance(payload, dict) and payload.get("choices") == [])
 
     def _bound_new_texts(self) -> None:
@@ -166,36 +206,27 @@ class SseMeter:
     def _count_new_texts(self) -> None:
         for event in self._texts[self._counted :]:
             text = self._wire.event_text(_payload_of(event))
-            self._text_events += 1 if text else 0
-            self._text_chars += len(text)
+            if text:
+                self._text_events += 1
+                self._text_chars += len(text)
+                self._text_parts.append(text)
         self._counted = len(self._texts)
 
-    def produced(self) -> tuple[int, int]:
-        """(events with generated text, characters of it): only needed without upstream usage."""
-        self._count_new_texts()
-        return self._text_events, self._text_chars
-
-    def metered_usage(self) -> Usage | None:
-        """What to charge: the upstream's usage, else a count of what was produced; None if nothing was."""
-        if self.usage is not None:
-            return self.usage
-        events, chars = self.produced()
-        if not events:
+    async def metered(self) -> Metered | None:
+        """What to charge: the upstream's usage, what it did not report counted; None if nothing was produced."""
+        if self.reported.completion_tokens is None:
+            self._count_new_texts()
+        if not self.reported.anything and not self._text_events:
             return None
-        completion = max(events, -(-chars // CHARS_PER_TOKEN))
-        return Usage(prompt_tokens=self._call.estimated_prompt_tokens(), completion_tokens=completion)
+        produced = Produced(self._text_events, "".join(self._text_parts))
+        return await _settled(self._call, self.reported, produced)
 
 
 def _payload_of(event: bytes) -> Any:
-    data = _data_of(event)
+    data = event_data(event)
     if data is None or data == b"[DONE]":
         return None
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
-
-
-def _data_of(event: bytes) -> bytes | None:
-    lines = [line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(lines) if lines else None

@@ -2,18 +2,18 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.errors import NodeError
 from app.ledger.records import Reservation
 from app.ledger.service import Ledger
 from app.pricing.catalog import Catalog, PricedModel
-from app.pricing.prices import Cost, Usage, cost_of, msat_to_usd
+from app.pricing.prices import Cost, cost_of, msat_to_usd
 from app.pricing.rates import PriceUnavailable, RateSource
 from app.proxy.background import BackgroundWork
 from app.proxy.calls import Endpoint, LlmCall, parse_call
-from app.proxy.metering import byte_ceiling, usage_of_json_reply
+from app.proxy.metering import Metered, byte_ceiling, meter_json_reply
 from app.proxy.streams import MeteredStream
 from app.upstream.client import UpstreamReply
 from app.upstream.refusals import UpstreamFailed
@@ -126,9 +126,17 @@ class ProxyService:
         except BaseException:
             await self._background.shielded(self._ledger.release(held.request_id))
             raise
-        cost = self._within_reservation(cost_of(usage_of_json_reply(call, body), model.price), held, call)
-        await self._background.shielded(self._ledger.settle(held.request_id, cost.total_msat, ref=call.model))
+        cost = await asyncio.shield(self._background.spawn(self._settle_json(call, model, body, held)))
         return JsonReply(200, body, reply.content_type, cost_headers(cost, await self._rates.btc_usd()))
+
+    async def _settle_json(self, call: LlmCall, model: PricedModel, body: bytes, held: Reservation) -> Cost:
+        """Metered and settled in the background: counting tokens may wait for the tokenizer, and a client gone
+        meanwhile must still be charged."""
+        metered = await meter_json_reply(call, body)
+        _log_metered(held, metered)
+        cost = self._within_reservation(cost_of(metered.usage, model.price), held, call)
+        await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
+        return cost
 
     @staticmethod
     def _within_reservation(cost: Cost, held: Reservation, call: LlmCall) -> Cost:
@@ -150,14 +158,32 @@ class ProxyService:
         headers = {"x-routstr-reserved-msats": str(held.amount_msat)}
         return StreamReply(stream, reply.content_type, headers)
 
-    async def _settle_stream(self, call: LlmCall, model: PricedModel, held: Reservation, usage: Usage | None) -> None:
+    async def _settle_stream(
+        self, call: LlmCall, model: PricedModel, held: Reservation, measured: Awaitable[Metered | None]
+    ) -> None:
         """Settled in the background, so that a client gone mid-stream cannot cancel its own charge."""
 
         async def settle() -> None:
-            if usage is None:
+            metered = await measured
+            if metered is None:
                 await self._ledger.release(held.request_id)
                 return
-            cost = self._within_reservation(cost_of(usage, model.price), held, call)
+            _log_metered(held, metered)
+            cost = self._within_reservation(cost_of(metered.usage, model.price), held, call)
             await self._ledger.settle(held.request_id, cost.total_msat, ref=call.model)
 
         await self._background.shielded(settle())
+
+
+def _log_metered(held: Reservation, metered: Metered) -> None:
+    """What the upstream said a call cost it (OpenRouter's `usage.cost`), and usage the node had to count."""
+    if metered.upstream_cost_usd is None and not metered.counted:
+        return
+    log.info(
+        "metering.metered: request_id=%s prompt_tokens=%d completion_tokens=%d counted=%s upstream_cost_usd=%s",
+        held.request_id,
+        metered.usage.prompt_tokens,
+        metered.usage.completion_tokens,
+        metered.counted,
+        metered.upstream_cost_usd,
+    )

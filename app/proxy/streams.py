@@ -7,14 +7,15 @@ from contextlib import aclosing
 from typing import NoReturn
 
 from app.errors import NodeError
-from app.pricing.prices import Usage
-from app.proxy.calls import LlmCall
-from app.proxy.metering import SseMeter
+from app.proxy.calls import Endpoint, LlmCall
+from app.proxy.metering import Metered, SseMeter
 from app.upstream.client import UpstreamReply
 
 log = logging.getLogger(__name__)
 
-Settle = Callable[[Usage | None], Awaitable[None]]
+# Given what the stream is to be charged, still to be worked out: the settler awaits it in work the client cannot
+# cancel (counting tokens may wait for the tokenizer to load, and a client gone then must still be charged).
+Settle = Callable[[Awaitable[Metered | None]], Awaitable[None]]
 
 
 class ReplyOverBudget(NodeError):
@@ -29,6 +30,10 @@ class MeteredStream:
         self._settle = settle
         self._cut_off = False
         self._finished = False
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._call.endpoint
 
     async def body(self) -> AsyncIterator[bytes]:
         """The events as they come; an upstream failure mid-stream is raised (as a NodeError) after settling."""
@@ -62,4 +67,7 @@ class MeteredStream:
             return
         self._finished = True
         self._reply.close()
-        await self._settle(self._call.max_usage() if self._cut_off else self._meter.metered_usage())
+        await self._settle(self._metered())
+
+    async def _metered(self) -> Metered | None:
+        return Metered(self._call.max_usage()) if self._cut_off else await self._meter.metered()

@@ -6,24 +6,20 @@ Responses API carries `usage: {input_tokens, output_tokens}` on the response obj
 `response.completed`, `response.incomplete` or `response.failed` event) and streams its text as typed `*.delta`
 events."""
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.pricing.prices import Usage
+import orjson
+
 from app.proxy.calls import Endpoint
-
-log = logging.getLogger(__name__)
-
-# Reported usage above this many tokens per field is not believed (no context window comes near it).
-MAX_REPORTED_TOKENS = 100_000_000
+from app.proxy.usage import Reported, chat_reported, message_reported, response_reported
 
 
 @dataclass(frozen=True, slots=True)
 class WireFormat:
-    usage: Callable[[Any], Usage | None]  # of a JSON reply or of one stream event
+    reported: Callable[[Any], Reported]  # usage of a JSON reply or of one stream event
     reply_text: Callable[[Any], str]  # generated text of a whole JSON reply
     event_text: Callable[[Any], str]  # generated text of one stream event
     # Keys of the fields that carry generated text in an event, however the JSON around them is spaced: only events
@@ -32,30 +28,6 @@ class WireFormat:
     # The raw bytes of every string value under those keys: never fewer than the characters counted (escapes and
     # UTF-8 only shrink when decoded), so a cheap upper bound that spares parsing each event.
     text_values: re.Pattern[bytes]
-
-
-def _token_count(value: Any) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS:
-        return value
-    return None
-
-
-def _believable(prompt: Any, completion: Any) -> Usage | None:
-    """Usage from non-negative integers (not booleans) up to MAX_REPORTED_TOKENS; None (and a warning) otherwise."""
-    prompt_tokens, completion_tokens = _token_count(prompt), _token_count(completion)
-    if prompt_tokens is None or completion_tokens is None:
-        log.warning("metering.usage_rejected: the upstream reported usage that is not a sane token count")
-        return None
-    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-
-
-def chat_usage(payload: Any) -> Usage | None:
-    """`usage` of a completion or a chunk; embeddings report no completion tokens, which counts as none."""
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    completion = usage.get("completion_tokens")
-    return _believable(usage.get("prompt_tokens"), 0 if completion is None else completion)
 
 
 def chat_text(payload: Any) -> str:
@@ -87,8 +59,6 @@ def _message_parts(body: dict[str, Any]) -> list[str]:
     return parts
 
 
-# The stream events that end a response; each carries the whole response object, usage included.
-RESPONSE_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 # The stream events whose `delta` string is generated text (audio deltas are not text and are not counted).
 RESPONSE_TEXT_EVENTS = frozenset(
     {
@@ -100,16 +70,6 @@ RESPONSE_TEXT_EVENTS = frozenset(
         "response.reasoning_summary_text.delta",
     }
 )
-
-
-def response_usage(payload: Any) -> Usage | None:
-    """`usage` of a response object, or of the response a final stream event carries (no other event's)."""
-    if isinstance(payload, dict) and "type" in payload:  # a stream event; a response object has no `type`
-        payload = payload.get("response") if payload["type"] in RESPONSE_FINAL_EVENTS else None
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    return _believable(usage.get("input_tokens"), usage.get("output_tokens"))
 
 
 def response_event_text(payload: Any) -> str:
@@ -137,7 +97,7 @@ def _output_item_text(item: dict[str, Any]) -> str:
 
 
 CHAT_WIRE = WireFormat(
-    usage=chat_usage,
+    reported=chat_reported,
     reply_text=chat_text,
     event_text=chat_text,
     text_markers=(b'"content"', b'"text"', b'"arguments"', b'"reasoning'),
@@ -146,7 +106,7 @@ CHAT_WIRE = WireFormat(
 # In a Responses stream the `*.done` events and the final event repeat the text already sent as deltas: only the
 # deltas are counted.
 RESPONSES_WIRE = WireFormat(
-    usage=response_usage,
+    reported=response_reported,
     reply_text=response_text,
     event_text=response_event_text,
     text_markers=(b'"delta"',),
@@ -154,5 +114,40 @@ RESPONSES_WIRE = WireFormat(
 )
 
 
+# Anthropic's content block deltas: text, tool input JSON and thinking are generated text (signatures are not).
+_MESSAGE_DELTA_TEXT_KEYS = ("text", "partial_json", "thinking")
+
+
+def message_event_text(payload: Any) -> str:
+    if not isinstance(payload, dict) or payload.get("type") != "content_block_delta":
+        return ""
+    delta = payload.get("delta")
+    if not isinstance(delta, dict):
+        return ""
+    return "".join(delta[key] for key in _MESSAGE_DELTA_TEXT_KEYS if isinstance(delta.get(key), str))
+
+
+def message_text(payload: Any) -> str:
+    """The generated text of an Anthropic message: its text and thinking blocks and its tool calls' input."""
+    content = payload.get("content") if isinstance(payload, dict) else None
+    blocks = [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+    texts = [block[key] for block in blocks for key in ("text", "thinking") if isinstance(block.get(key), str)]
+    texts += [orjson.dumps(block["input"]).decode() for block in blocks if block.get("input") is not None]
+    return "".join(texts)
+
+
+# Anthropic's stream carries usage in `message_start` and `message_delta` events and its text in
+# `content_block_delta` events; the blocks' start and stop events repeat nothing.
+MESSAGES_WIRE = WireFormat(
+    reported=message_reported,
+    reply_text=message_text,
+    event_text=message_event_text,
+    text_markers=(b'"text"', b'"partial_json"', b'"thinking"'),
+    text_values=re.compile(rb'"(?:text|partial_json|thinking)"\s*:\s*"((?:[^"\\]|\\.)*)"'),
+)
+
+_WIRES = {Endpoint.RESPONSES: RESPONSES_WIRE, Endpoint.MESSAGES: MESSAGES_WIRE}
+
+
 def wire_format(endpoint: Endpoint) -> WireFormat:
-    return RESPONSES_WIRE if endpoint is Endpoint.RESPONSES else CHAT_WIRE
+    return _WIRES.get(endpoint, CHAT_WIRE)

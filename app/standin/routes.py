@@ -9,6 +9,7 @@ from app.errors import BadRequest, NodeError, NotFound
 from app.standin import generation as gen
 from app.standin import openai_shapes as shapes
 from app.standin.hostile import FOLLOWED_PREFIX, GARBAGE_PREFIX, garbage_model_list, hostile_reply
+from app.standin.messages_api import messages, recorded
 from app.standin.replies import Drop, JsonReply, Reply, json_reply
 from app.standin.responses_api import responses
 from app.standin.switches import parse_switches
@@ -82,7 +83,7 @@ def _models(path: str) -> Reply:
 
 def chat_completions(body: dict[str, Any]) -> Reply:
     switches = parse_switches(body)
-    early = gen.short_circuit(switches)
+    early = gen.short_circuit(switches) or recorded(body, switches)
     if early is not None:
         return early
     messages = body.get("messages")
@@ -149,4 +150,5 @@ _POST_ROUTES: dict[str, Callable[[dict[str, Any]], Reply]] = {
     "/v1/completions": completions,
     "/v1/embeddings": embeddings,
     "/v1/responses": responses,
+    "/v1/messages": messages,
 }

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import BadRequest
+from app.standin.formats import FORMATS
 
 DEFAULT_CHUNKS = 8
 
@@ -34,6 +35,10 @@ class Switches:
     status: int | None = None
     hang: bool = False
     hostile: str | None = None
+    format: str | None = None  # replay a recorded upstream's reply (see app.standin.formats)
+    prompt_tokens: int | None = None  # the usage the recording reports
+    completion_tokens: int | None = None
+    chunk_bytes: int | None = None  # send the recorded stream in chunks of this many bytes, cut anywhere
 
     @property
     def delay_s(self) -> float:
@@ -57,7 +62,18 @@ def parse_switches(body: dict[str, Any]) -> Switches:
         status=_status(raw),
         hang=_flag(raw, "hang", False),
         hostile=_hostile(raw),
+        format=_format(raw),
+        prompt_tokens=_optional_count(raw, "prompt_tokens"),
+        completion_tokens=_optional_count(raw, "completion_tokens"),
+        chunk_bytes=_optional_count(raw, "chunk_bytes") or None,
     )
+
+
+def _format(raw: dict[str, Any]) -> str | None:
+    name = raw.get("format")
+    if name is not None and name not in FORMATS:
+        raise BadRequest(f"'standin.format' must be one of {sorted(FORMATS)}")
+    return name if isinstance(name, str) else None
 
 
 def _hostile(raw: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ class OpKind(StrEnum):
     DEPOSIT = "deposit"
     REFUND = "refund"
     LIGHTNING = "lightning"
+    FOREIGN = "foreign"  # a token of an untrusted mint, melted there into a Lightning mint at a trusted one
 
 
 class OpState(StrEnum):

@@ -67,6 +67,7 @@ class Treasury:
         unit: str,
         plan: Callable[[list[HeldProof], int], RefundPlan],
         while_in_flight: bool = False,
+        purpose: str = "refund",
     ) -> RefundPlan | None:
         return await self._db.run(
             store.begin_refund(
@@ -77,6 +78,7 @@ class Treasury:
                 now=self._now(),
                 plan=plan,
                 while_in_flight=while_in_flight,
+                purpose=purpose,
             )
         )
 
@@ -84,6 +86,13 @@ class Treasury:
         self, op_id: str, change: Sequence[NewProof], token: str, scrubbed_plan: str
     ) -> str | None:
         return await self._db.run(store.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
+
+    async def complete_lightning_refund(
+        self, op_id: str, change: Sequence[NewProof], returned_msat: int, result: str, plan_json: str
+    ) -> bool:
+        return await self._db.run(
+            store.complete_lightning_refund(op_id, change, returned_msat, result, plan_json, self._now())
+        )
 
     async def undo_refund(self, op_id: str, error: str, *, inputs_spent: bool = False) -> bool:
         return await self._db.run(store.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))

@@ -247,6 +247,7 @@ def begin_refund(
     now: int,
     plan: Callable[[list[HeldProof], int], RefundPlan],
     while_in_flight: bool = False,
+    purpose: str = "refund",
 ) -> Work[RefundPlan | None]:
     """Debit the key's whole available balance in whole sats, promise proofs of `mint_url` to the refund and journal
     its plan, in one transaction. `plan(held_proofs, available_sat)` decides (pure). None if nothing to refund.
@@ -265,7 +266,7 @@ def begin_refund(
         debit_out(conn, key_id, decided.debit_msat, EntryKind.REFUND, now, ref=op_id)
         conn.execute(
             cashu_operations.insert().values(
-                id=op_id, kind=OpKind.REFUND.value, purpose="refund", state=OpState.PLANNED.value, mint_url=mint_url,
+                id=op_id, kind=OpKind.REFUND.value, purpose=purpose, state=OpState.PLANNED.value, mint_url=mint_url,
                 key_id=key_id, amount_msat=decided.debit_msat, plan=decided.plan_json, created_at=now, updated_at=now,
             )
         )  # fmt: skip
@@ -335,6 +336,31 @@ def complete_refund(
     return work
 
 
+def complete_lightning_refund(
+    op_id: str, change: Sequence[NewProof], returned_msat: int, result: str, plan_json: str, now: int
+) -> Work[bool]:
+    """A refund paid over Lightning (a melt): the promised proofs are spent, the fee change is ours, and what the
+    payment did not use of the debit (the unused fee reserve) goes back to the key. False if already settled."""
+
+    def work(conn: Connection) -> bool:
+        if not _finish(conn, op_id, now, state=OpState.COMPLETED.value, result=result, plan=plan_json):
+            return False
+        op = _get_required(conn, op_id)
+        assert op.key_id is not None and 0 <= returned_msat <= op.amount_msat, op_id
+        conn.execute(
+            update(wallet_proofs)
+            .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
+            .values(state=SPENT)
+        )
+        _insert_proofs(conn, change, op_id, now)
+        if returned_msat:  # the debit is reversed whole and what the payment cost debited (ledger check pairs them)
+            credit_in(conn, op.key_id, op.amount_msat, EntryKind.REFUND_REVERSED, now, ref=op_id)
+            debit_out(conn, op.key_id, op.amount_msat - returned_msat, EntryKind.REFUND, now, ref=f"{op_id}/paid")
+        return True
+
+    return work
+
+
 def undo_refund(op_id: str, error: str, now: int, *, inputs_spent: bool = False) -> Work[bool]:
     """The refund cannot happen: give the key its money back, and the proofs back to the wallet (or, when the mint
     says something else spent them, write them off: the wallet report then shows the loss)."""
@@ -367,6 +393,7 @@ def latest_refund_token(key_id: int) -> Work[str | None]:
                 cashu_operations.c.key_id == key_id,
                 cashu_operations.c.kind == OpKind.REFUND.value,
                 cashu_operations.c.state == OpState.COMPLETED.value,
+                cashu_operations.c.purpose == "refund",  # not a payment to a Lightning address: no token
                 ledger_entries.c.kind == EntryKind.REFUND.value,
             )
             .order_by(ledger_entries.c.id.desc())

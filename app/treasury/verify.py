@@ -115,12 +115,15 @@ async def _operation_expectations(op: Operation, clients: MintClients, result: M
     if op.state is OpState.FAILED:
         await _check_nothing_signed(op, plan, clients, result)
         return []
-    if op.kind is OpKind.DEPOSIT:
+    if op.kind in (OpKind.DEPOSIT, OpKind.FOREIGN):  # a foreign swap's token was spent at its own mint
+        token_mint = plan.get("foreign_url", op.mint_url)
         return [
-            _Expectation(op.mint_url, y, frozenset({ProofState.SPENT}), subject,
+            _Expectation(token_mint, y, frozenset({ProofState.SPENT}), subject,
                          "credited, but the mint never spent the token", 0)
             for y in plan.get("input_ys", [])
         ]  # fmt: skip
+    if op.purpose == "lightning":  # paid to a Lightning address: no token; its proofs are checked as spent
+        return []
     return await _refund_expectations(op, plan, clients, result)
 
 

@@ -17,6 +17,8 @@ from app.upstream.refusals import refusal
 
 ERROR_BODY_BYTES = 64 * 1024  # an error reply is read this far, for its message only
 MODEL_LIST_BYTES = 16 * 1024 * 1024
+MESSAGES_PATH = "/messages"
+ANTHROPIC_VERSION = "2023-06-01"
 
 
 class UpstreamDropped(NodeError):
@@ -47,9 +49,6 @@ class UpstreamConfig:
     max_connections: int = 0  # 0: no cap of the pool's own; the node's HTTP limit bounds the requests in flight
     pool_wait_s: float = 30.0  # with a cap: how long a request waits for a connection before UpstreamPoolFull
     kind: str = "generic"  # app.upstream.config.Kind: how the key is sent
-
-
-ANTHROPIC_VERSION = "2023-06-01"
 
 
 def auth_headers(kind: str, api_key: str) -> dict[str, str]:
@@ -149,6 +148,10 @@ class UpstreamClient:
         self._config = config
         self._base = config.base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", **auth_headers(config.kind, config.api_key)}
+        # Anthropic's Messages API takes its key as x-api-key and needs a version; other upstreams ignore both.
+        self._messages_headers = {**self._headers, "anthropic-version": ANTHROPIC_VERSION}
+        if config.api_key:
+            self._messages_headers["x-api-key"] = config.api_key
         self._session: aiohttp.ClientSession | None = None
         # the cap is kept here rather than in aiohttp's connector, whose pool wait counts as a connect timeout
         self._slots = asyncio.Semaphore(config.max_connections) if config.max_connections > 0 else None
@@ -177,9 +180,8 @@ class UpstreamClient:
         permit = await self._permit()
         try:
             with _mapped_errors():
-                response = await self.session.post(
-                    self._base + path, data=body, headers=self._headers, allow_redirects=False
-                )
+                headers = self._messages_headers if path == MESSAGES_PATH else self._headers
+                response = await self.session.post(self._base + path, data=body, headers=headers, allow_redirects=False)
         except BaseException:
             permit.release()
             raise

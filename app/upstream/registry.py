@@ -44,10 +44,6 @@ class Registry:
             entries.append(_Entry(upstream, spec.models))
         return cls(entries)
 
-    @property
-    def upstreams(self) -> list[Upstream]:
-        return [entry.upstream for entry in self._entries]
-
     async def start(self) -> None:
         for entry in self._entries:
             await entry.upstream.client.start()

@@ -10,7 +10,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.fixtures.node import RunningNode
 
-PAID = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+PAID = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages")
 
 
 def schema() -> dict[str, Any]:

@@ -5,10 +5,12 @@ from typing import Any
 
 import httpx
 
+from app.cashu.client import MintClient
 from app.db.database import open_database
 from app.ledger.service import Ledger
 from app.treasury.report import WalletReport, wallet_report
 from app.treasury.service import Treasury
+from app.treasury.verify import MintVerification, verify_with_mints
 from tests.fixtures.node import RunningNode
 
 
@@ -47,6 +49,20 @@ def books(node: RunningNode) -> WalletReport:
             await db.close()
 
     return asyncio.run(read())
+
+
+def verified(node: RunningNode) -> MintVerification:
+    """`python -m app wallet report --verify`: the journal against every mint it names."""
+
+    async def check() -> MintVerification:
+        db = open_database(node.settings.database_url)
+        try:
+            async with httpx.AsyncClient() as http:
+                return await verify_with_mints(db, lambda url: MintClient(http, url))
+        finally:
+            await db.close()
+
+    return asyncio.run(check())
 
 
 def error_code(response: httpx.Response) -> str:

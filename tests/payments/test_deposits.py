@@ -80,7 +80,7 @@ def test_a_token_spent_elsewhere_first_is_refused_and_credits_nothing(
 def test_bad_tokens_are_refused_with_routstr_codes_and_nothing_moves(
     node_factory: NodeFactory, mint: RunningMint, mint_fee: RunningMint
 ) -> None:
-    node = node_factory(cashu_mints=[mint.url])
+    node = node_factory(cashu_mints=[mint.url], foreign_mints="refuse")  # swapped in otherwise: test_foreign.py
     foreign = asyncio.run(mint_fee.make_token(4))
 
     garbage = create(node, "cashuBnot-a-token")

@@ -1,11 +1,22 @@
 """The SSE meter on byte streams cut at arbitrary places, as real upstreams deliver them."""
 
+import asyncio
+
 import orjson
 import pytest
 
 from app.pricing.prices import Usage
-from app.proxy.calls import Endpoint, parse_call
-from app.proxy.metering import SseMeter, usage_of_json_reply
+from app.proxy.calls import Endpoint, LlmCall, parse_call
+from app.proxy.metering import SseMeter, meter_json_reply
+
+
+def _metered(meter: SseMeter) -> Usage | None:
+    metered = asyncio.run(meter.metered())
+    return None if metered is None else metered.usage
+
+
+def _json_usage(call: LlmCall, body: bytes) -> Usage:
+    return asyncio.run(meter_json_reply(call, body)).usage
 
 
 def _call(wants_usage: bool) -> SseMeter:
@@ -37,33 +48,34 @@ def test_events_torn_across_reads_reach_the_client_whole_and_usage_is_read() -> 
         meter = _call(wants_usage=True)
         out = _feed_in_pieces(meter, STREAM, size)
         assert out == STREAM
-        assert meter.metered_usage() == Usage(7, 3)
+        assert _metered(meter) == Usage(7, 3)
 
 
 def test_usage_the_client_did_not_ask_for_is_hidden_but_still_charged() -> None:
     meter = _call(wants_usage=False)
     out = _feed_in_pieces(meter, STREAM, 13)
     assert out == STREAM.replace(USAGE, b"")
-    assert meter.metered_usage() == Usage(7, 3)
+    assert _metered(meter) == Usage(7, 3)
 
 
 def test_without_usage_what_was_produced_is_counted() -> None:
     meter = _call(wants_usage=False)
     _feed_in_pieces(meter, STREAM.replace(USAGE, b""), 5)
     # 3 text events, 9 characters: max(3, ceil(9 / 4)) completion tokens; prompt ceil(8 / 4)
-    assert meter.metered_usage() == Usage(prompt_tokens=2, completion_tokens=3)
+    assert _metered(meter) == Usage(prompt_tokens=2, completion_tokens=3)
 
 
 def test_nothing_produced_means_nothing_to_charge() -> None:
     meter = _call(wants_usage=False)
     meter.feed(_chunk(""))
-    assert meter.metered_usage() is None
+    assert _metered(meter) is None
 
 
-def test_crlf_framing_is_understood() -> None:
+def test_crlf_framing_is_understood_and_passed_on_unchanged() -> None:
     meter = _call(wants_usage=True)
-    out = meter.feed(STREAM.replace(b"\n", b"\r\n"))
-    assert out == STREAM and meter.metered_usage() == Usage(7, 3)
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    out = meter.feed(crlf)
+    assert out == crlf and _metered(meter) == Usage(7, 3)
 
 
 def _usage_event(prompt: object, completion: object) -> bytes:
@@ -72,27 +84,34 @@ def _usage_event(prompt: object, completion: object) -> bytes:
 
 @pytest.mark.parametrize(
     ("prompt", "completion"),
-    [(-1, 3), (7, -3), (True, 3), (7, 1.5), (7, "3"), (7, 10**8 + 1), (2**63, 3), (None, 3)],
+    [(-1, 3), (7, -3), (True, 3), (7, 1.5), (7, "3"), (7, 10**8 + 1), (2**63, 3)],
 )
 def test_unbelievable_usage_is_ignored_and_what_was_produced_is_counted(prompt: object, completion: object) -> None:
     meter = _call(wants_usage=True)
     _feed_in_pieces(meter, _chunk("hel") + _chunk("lo ") + _usage_event(prompt, completion), 9)
-    assert meter.metered_usage() == Usage(prompt_tokens=2, completion_tokens=2)
+    assert _metered(meter) == Usage(prompt_tokens=2, completion_tokens=2)
 
 
-def test_the_largest_believable_usage_is_taken_and_a_null_completion_is_none() -> None:
+def test_the_largest_believable_usage_is_taken() -> None:
     meter = _call(wants_usage=True)
     meter.feed(_usage_event(10**8, 10**8))
-    assert meter.metered_usage() == Usage(10**8, 10**8)
-    meter.feed(_usage_event(7, None))
-    assert meter.metered_usage() == Usage(7, 0)
+    assert _metered(meter) == Usage(10**8, 10**8)
+
+
+def test_a_field_the_upstream_leaves_out_is_counted_the_other_believed() -> None:
+    meter = _call(wants_usage=True)
+    _feed_in_pieces(meter, _chunk("hel") + _chunk("lo ") + _usage_event(None, 3), 9)
+    assert _metered(meter) == Usage(prompt_tokens=2, completion_tokens=3)  # prompt: ceil(8 / 4)
+    meter = _call(wants_usage=True)
+    _feed_in_pieces(meter, _chunk("hel") + _chunk("lo ") + _usage_event(7, None), 9)
+    assert _metered(meter) == Usage(prompt_tokens=7, completion_tokens=2)
 
 
 def test_a_last_event_without_its_blank_line_is_metered_and_delivered_whole() -> None:
     meter = _call(wants_usage=False)
     assert meter.feed(_chunk("hello") + _chunk("world")[:-2]) == _chunk("hello")
     assert meter.flush() == _chunk("world")
-    assert meter.metered_usage() == Usage(prompt_tokens=2, completion_tokens=3)
+    assert _metered(meter) == Usage(prompt_tokens=2, completion_tokens=3)
 
 
 def test_a_stream_is_cut_at_the_event_that_outgrows_twice_its_budget() -> None:
@@ -112,9 +131,9 @@ def test_a_stream_of_events_without_text_is_cut_by_its_bytes() -> None:
 
 def test_usage_of_a_json_reply_that_is_really_a_stream_or_unreadable() -> None:
     call = parse_call(Endpoint.CHAT, orjson.dumps({"model": "m", "messages": [{"content": "abcdefgh"}]}))
-    assert usage_of_json_reply(call, _chunk("hello") + _chunk("world")) == Usage(2, 3)
+    assert _json_usage(call, _chunk("hello") + _chunk("world")) == Usage(2, 3)
     unreadable = b'{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 1e400}}'
-    assert usage_of_json_reply(call, unreadable) == Usage(2, -(-len(unreadable) // 4))
+    assert _json_usage(call, unreadable) == Usage(2, -(-len(unreadable) // 4))
 
 
 def _budget_meter(max_tokens: int) -> SseMeter:
