@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
@@ -41,9 +42,9 @@ from app.payments.recovery import Recovery
 from app.payments.refunds import Refunds
 from app.payments.service import Payments
 from app.payments.withdrawals import Withdrawals
-from app.pricing.catalog import PricingPolicy, parse_model_prices
+from app.pricing.catalog import PricingPolicy, parse_model_prices, usd_priced_models
 from app.pricing.prices import Price
-from app.pricing.rates import FixedRate
+from app.pricing.rates import FixedRate, LiveRate
 from app.proxy.background import BackgroundWork
 from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
@@ -51,11 +52,13 @@ from app.settings import ConfigError, Settings
 from app.standin.server import start_standin
 from app.treasury.records import OpKind
 from app.treasury.service import Treasury
-from app.upstream.client import UpstreamClient, UpstreamConfig
+from app.upstream.client import UpstreamConfig
+from app.upstream.config import UpstreamSpec
+from app.upstream.rates import Tickers, parse_sources
+from app.upstream.registry import BreakerPolicy, Registry
 
 log = logging.getLogger(__name__)
 
-CATALOG_REFRESH_S = 600
 STALE_SWEEP_S = 300
 RECOVER_OPEN_S = 5  # cheap: only operations whose next try is due, in the one process leading the sweep
 LIGHTNING_SWEEP_S = 60
@@ -64,9 +67,59 @@ PROCESS_LEASE_TTL_S = 30.0  # a process that stopped renewing for this long is t
 
 def pricing_policy(settings: Settings, btc_usd: float) -> PricingPolicy:
     default = None
-    if settings.unpriced_models == "default":
+    if settings.unpriced_models != "refuse":
         default = Price(settings.default_prompt_msat_per_mtok, settings.default_completion_msat_per_mtok)
-    return PricingPolicy(parse_model_prices(settings.model_prices, btc_usd), default)
+    return PricingPolicy(
+        parse_model_prices(settings.model_prices, btc_usd),
+        default,
+        refuse_unpriced_once_priced=settings.unpriced_models is None,
+        usd_configured=usd_priced_models(settings.model_prices),
+    )
+
+
+async def _upstream_specs(settings: Settings, stack: AsyncExitStack) -> list[UpstreamSpec]:
+    """UPSTREAMS or UPSTREAMS_FILE; else UPSTREAM_BASE_URL alone (the shorthand); else, for a demo, the stand-in."""
+    specs = settings.upstream_specs()
+    if specs:
+        return specs
+    url = await _upstream_url(settings, stack)
+    return [UpstreamSpec("upstream", url, settings.upstream_api_key.get_secret_value())]
+
+
+async def _upstreams(settings: Settings, stack: AsyncExitStack) -> tuple[Registry, str]:
+    """The upstreams over their pools, and how to name them to the operator: one upstream's URL as configured,
+    several as name=scheme://host/path each (no credentials)."""
+    pool = UpstreamConfig(
+        base_url="",
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        read_timeout_s=settings.upstream_read_timeout_s,
+        max_connections=settings.upstream_max_connections,
+        pool_wait_s=settings.upstream_pool_wait_s,
+    )
+    breakers = BreakerPolicy(settings.upstream_breaker_failures, settings.upstream_breaker_open_s)
+    specs = await _upstream_specs(settings, stack)
+    upstreams = Registry.build(specs, pool, breakers)
+    await upstreams.start()
+    stack.push_async_callback(upstreams.close)
+    if len(specs) == 1:
+        return upstreams, specs[0].base_url
+    return upstreams, ", ".join(f"{spec.name}={_without_credentials(spec.base_url)}" for spec in specs)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+async def _rates(settings: Settings, stack: AsyncExitStack) -> FixedRate | LiveRate:
+    """BTC_USD_SOURCES asked in the background (start-up never waits for them); none: BTC_USD_RATE, always."""
+    sources = parse_sources(settings.btc_usd_sources)
+    if not sources:
+        return FixedRate(settings.btc_usd_rate)
+    tickers = Tickers(sources)
+    await tickers.start()
+    stack.push_async_callback(tickers.close)
+    return LiveRate(tickers.quotes, settings.btc_usd_rate, settings.btc_usd_max_age_s)
 
 
 async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
@@ -138,27 +191,16 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
     await ledger.release_orphaned()
     await ledger.release_stale(settings.reservation_ttl_s)
 
-    upstream_url = await _upstream_url(settings, stack)
-    upstream = UpstreamClient(
-        UpstreamConfig(
-            base_url=upstream_url,
-            api_key=settings.upstream_api_key.get_secret_value(),
-            connect_timeout_s=settings.upstream_connect_timeout_s,
-            read_timeout_s=settings.upstream_read_timeout_s,
-            max_connections=settings.upstream_max_connections,
-            pool_wait_s=settings.upstream_pool_wait_s,
-        )
-    )
-    await upstream.start()
-    stack.push_async_callback(upstream.close)
-
-    rates = FixedRate(settings.btc_usd_rate)
-    catalog = ModelCatalog(upstream, pricing_policy(settings, await rates.btc_usd()))
+    upstreams, upstream_url = await _upstreams(settings, stack)
+    rates = await _rates(settings, stack)
+    catalog = ModelCatalog(upstreams, lambda btc_usd: pricing_policy(settings, btc_usd), rates)
     await catalog.refresh()
-    proxy = ProxyService(ledger, catalog.current, upstream, background, settings.max_completion_tokens, rates)
+    proxy = ProxyService(ledger, catalog.current, upstreams, background, settings.max_completion_tokens, rates)
+    if isinstance(rates, LiveRate):
+        _start_periodic(stack, (settings.btc_usd_refresh_s, _then(rates.refresh, catalog.reprice)), first_run_now=True)
     _start_periodic(
         stack,
-        (CATALOG_REFRESH_S, catalog.refresh),
+        (settings.models_refresh_s, catalog.refresh),
         (PROCESS_LEASE_TTL_S, _led(leases, "orphan-sweep", PROCESS_LEASE_TTL_S, ledger.release_orphaned)),
         (
             STALE_SWEEP_S,
@@ -179,9 +221,17 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         ),
     )
     await _start_nostr(node, stack)
-    node.readiness = _start_readiness(settings, db, upstream, stack)
+    node.readiness = _start_readiness(settings, db, upstreams, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
+
+
+def _then(first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+    async def both() -> None:
+        await first()
+        await second()
+
+    return both
 
 
 def _led(
@@ -288,7 +338,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
     return lifespan
 
 
-def _start_readiness(settings: Settings, db: Database, upstream: UpstreamClient, stack: AsyncExitStack) -> Readiness:
+def _start_readiness(settings: Settings, db: Database, upstreams: Registry, stack: AsyncExitStack) -> Readiness:
     """What GET /ready asks: the database every time; the upstream's model list and each trusted mint's /v1/info
     when their last answer is older than READY_MAX_AGE_S (and in the background, for the metrics)."""
     max_age_s = settings.ready_max_age_s
@@ -297,12 +347,24 @@ def _start_readiness(settings: Settings, db: Database, upstream: UpstreamClient,
     mints = [MintClient(http, url, timeout_s=settings.ready_probe_timeout_s) for url in settings.cashu_mints]
     checks = [
         Check("database", lambda: ping(db), 0),
-        Check("upstream", upstream.list_models, max_age_s),
+        *_upstream_checks(upstreams, max_age_s),
         *(Check(f"mint:{mint.url}", mint.info, max_age_s) for mint in mints),
     ]
     readiness = Readiness(checks, probe_timeout_s=settings.ready_probe_timeout_s)
     _start_periodic(stack, (max_age_s / 2, readiness.refresh), first_run_now=True)
     return readiness
+
+
+def _upstream_checks(upstreams: Registry, max_age_s: float) -> list[Check]:
+    """`upstream` for the one upstream of UPSTREAM_BASE_URL, `upstream:<name>` each when UPSTREAMS lists several."""
+    clients = upstreams.clients()
+    if len(clients) == 1:
+        return [Check("upstream", clients[0][1].list_models, max_age_s)]
+    return [Check(f"upstream:{name}", client.list_models, max_age_s) for name, client in clients]
+
+
+def _upstream_answers(readiness: Readiness) -> dict[str, float]:
+    return {name: at for name, at in readiness.last_ok().items() if name.split(":")[0] == "upstream"}
 
 
 def _feed_metrics(metrics: Metrics | None, node: Node) -> None:
@@ -314,7 +376,7 @@ def _feed_metrics(metrics: Metrics | None, node: Node) -> None:
         metrics.watch("routstr_mint_last_ok_timestamp_seconds", "Last answer of each trusted mint", "mint",
                       lambda: readiness.last_ok("mint:"))  # fmt: skip
         metrics.watch("routstr_upstream_last_ok_timestamp_seconds", "Last answer of the upstream", "upstream",
-                      lambda: {k: v for k, v in readiness.last_ok().items() if k == "upstream"})  # fmt: skip
+                      lambda: _upstream_answers(readiness))  # fmt: skip
     if announcer is not None:
         metrics.watch("routstr_relay_last_ok_timestamp_seconds", "Last event each relay accepted", "relay",
                       lambda: announcer.last_accepted)  # fmt: skip

@@ -15,6 +15,8 @@ from app.db.urls import driver_url
 from app.nostr.errors import InvalidNostrKey
 from app.nostr.keys import NodeKeys
 from app.pricing.catalog import InvalidPriceConfig, parse_model_prices
+from app.upstream.config import InvalidUpstreamConfig, UpstreamSpec, load_upstreams_file, parse_upstreams_json
+from app.upstream.rates import parse_sources
 
 ROUTSTR_RELAYS = ("wss://relay.damus.io", "wss://nos.lol", "wss://relay.routstr.com")
 
@@ -65,13 +67,26 @@ class Settings(BaseSettings):
     # 0: one upstream connection per request in flight, bounded by HTTP_MAX_CONNECTIONS; a cap makes requests wait
     upstream_max_connections: int = Field(default=0, ge=0)
     upstream_pool_wait_s: float = 30.0  # with a cap: waiting longer for a pooled connection is a 503 + Retry-After
+    # several upstreams (app/upstream/config.py): a JSON list, or a TOML file of [[upstream]] tables; either one
+    # replaces UPSTREAM_BASE_URL/UPSTREAM_API_KEY, the one-upstream shorthand
+    upstreams: SecretStr = SecretStr("")  # carries the upstreams' keys
+    upstreams_file: str = ""
+    upstream_breaker_failures: int = Field(default=5, gt=0)  # failures in a row that take an upstream out
+    upstream_breaker_open_s: float = Field(default=30.0, gt=0)  # for this long; then one request probes it
+    models_refresh_s: float = Field(default=600.0, gt=0)  # the upstreams' model lists (and prices) are read again
 
     # pricing
     model_prices: str = ""  # JSON {model: {prompt_msat_per_mtok, completion_msat_per_mtok} or USD per Mtok}
-    unpriced_models: Literal["refuse", "default"] = "default"
+    # unset: `default` until an upstream's model list gives prices, `refuse` from then on
+    unpriced_models: Literal["refuse", "default"] | None = None
     default_prompt_msat_per_mtok: int = 1_000_000
     default_completion_msat_per_mtok: int = 3_000_000
     btc_usd_rate: float = 100_000.0  # fallback when no rate source answers
+    # public tickers asked for BTC/USD (median of those that answer): kraken, coinbase, bitstamp, or name=url;
+    # empty: BTC_USD_RATE is the rate, always
+    btc_usd_sources: CommaList = Field(default_factory=lambda: ["kraken", "coinbase", "bitstamp"])
+    btc_usd_refresh_s: float = Field(default=300.0, gt=0)
+    btc_usd_max_age_s: float = Field(default=3600.0, gt=0)  # an older rate does not sell USD-priced models (503)
     # The most completion tokens one choice may reserve: a request without max_tokens reserves
     # min(this, the model's context length - its prompt); a larger max_tokens is refused when the model's context
     # length is unknown. DEFAULT_MAX_TOKENS, its former name, is still read.
@@ -123,7 +138,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr = SecretStr("")  # counters shared by every worker and replica; empty = in memory
     rate_limit_prefix: str = "routstr"  # Redis key prefix (nodes sharing a Redis and a prefix share limits)
 
-    @field_validator("cashu_mints", "relays", "cors_origins", "rate_limit_exempt_ips", mode="before")
+    @field_validator("cashu_mints", "relays", "cors_origins", "rate_limit_exempt_ips", "btc_usd_sources", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -165,6 +180,37 @@ class Settings(BaseSettings):
             raise ValueError(f"an entry has a missing or non-numeric price ({exc})") from exc
         return value
 
+    @field_validator("unpriced_models", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstreams(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip():
+            try:
+                parse_upstreams_json(value.get_secret_value())
+            except InvalidUpstreamConfig as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("upstreams_file")
+    @classmethod
+    def _upstreams_file(cls, value: str) -> str:
+        if value.strip():
+            try:
+                load_upstreams_file(Path(value))
+            except InvalidUpstreamConfig as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("btc_usd_sources")
+    @classmethod
+    def _btc_usd_sources(cls, value: list[str]) -> list[str]:
+        parse_sources(value)
+        return value
+
     @field_validator("admin_token")
     @classmethod
     def _admin_token(cls, value: SecretStr) -> SecretStr:
@@ -181,6 +227,14 @@ class Settings(BaseSettings):
             except (InvalidNostrKey, ValueError):
                 raise ValueError("not an nsec1... or 64-hex Nostr secret key") from None  # never echo the key
         return value
+
+    def upstream_specs(self) -> list[UpstreamSpec]:
+        """UPSTREAMS, else UPSTREAMS_FILE, else none (UPSTREAM_BASE_URL, or the stand-in, serves alone)."""
+        if self.upstreams.get_secret_value().strip():
+            return parse_upstreams_json(self.upstreams.get_secret_value())
+        if self.upstreams_file.strip():
+            return load_upstreams_file(Path(self.upstreams_file))
+        return []
 
     @property
     def is_sqlite(self) -> bool:
@@ -203,7 +257,7 @@ class Settings(BaseSettings):
                 "CASHU_MINTS is not set: name the mints whose ecash this node accepts,"
                 " or set DEMO=true for a local FakeWallet test mint (its ecash is worthless)"
             )
-        if not self.upstream_base_url:
+        if not self.upstream_base_url and not self.upstream_specs():
             return ConfigError(
                 "UPSTREAM_BASE_URL is not set: name the OpenAI-compatible API this node resells,"
                 " or set DEMO=true for the built-in stand-in's demo replies"

@@ -38,12 +38,14 @@ from app.payments.foreign import ForeignSwapFailed
 from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
 from app.payments.refunds import WalletShort
 from app.payments.withdrawals import WithdrawalBusy
+from app.pricing.rates import PriceUnavailable
 from app.proxy.fields import AboveMaximum, BelowMinimum, InvalidType, InvalidValue
 from app.proxy.streams import ReplyOverBudget
 from app.treasury.errors import RefundInProgress
 from app.treasury.withdrawals import NotWithdrawable
 from app.upstream.client import ReplyTooLarge, UpstreamDropped, UpstreamPoolFull
 from app.upstream.refusals import UpstreamFailed, UpstreamRejected
+from app.upstream.routing import NoHealthyUpstream
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.BadMintSignature: Shown(502, "mint_error", "cashu_mint_bad_signature"),
     InvalidNostrKey: Shown(500, "api_error", "invalid_nostr_key"),
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
+    PriceUnavailable: Shown(503, "api_error", "price_unavailable"),  # a USD-priced model while the rate is stale
+    NoHealthyUpstream: Shown(502, UPSTREAM, "upstream_unavailable"),  # every upstream for the model failed or is out
     admin.AdminUnauthorized: Shown(401, INVALID, "admin_unauthorized"),
     admin.AdminNotConfigured: Shown(401, INVALID, "admin_not_configured"),
     admin.LoginThrottled: Shown(429, "rate_limit_error", "rate_limit_exceeded"),

@@ -10,6 +10,7 @@ import orjson
 
 from app.errors import ModelNotFound
 from app.pricing.prices import (
+    TOKENS_PER_PRICE_UNIT,
     Price,
     Usage,
     cost_of,
@@ -29,6 +30,9 @@ class InvalidPriceConfig(ValueError):
 class PricingPolicy:
     configured: Mapping[str, Price]
     default: Price | None  # None: unpriced upstream models are refused
+    # UNPRICED_MODELS unset: unpriced models are refused as soon as an upstream's list gives prices
+    refuse_unpriced_once_priced: bool = False
+    usd_configured: frozenset[str] = frozenset()  # operator's prices given in USD: they depend on the rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class PricedModel:
     created: int
     owned_by: str
     described: Mapping[str, Any] = field(default_factory=dict)  # DESCRIBED_FIELDS the upstream sent
+    usd_priced: bool = False  # its msat price follows the BTC/USD rate: not sold while the rate is stale
 
     @property
     def context_length(self) -> int | None:
@@ -82,21 +87,50 @@ def _price_entry(model: str, entry: Any, btc_usd: float) -> Price:
     raise InvalidPriceConfig(f"MODEL_PRICES[{model!r}] needs prompt/completion msat or usd per Mtok")
 
 
+def _price_of(
+    model: UpstreamModel, policy: PricingPolicy, default: Price | None, btc_usd: float
+) -> tuple[Price | None, bool]:
+    configured = policy.configured.get(model.id)
+    if configured is not None:
+        return configured, model.id in policy.usd_configured
+    if model.usd_price is not None and btc_usd > 0:
+        return usd_per_token_price(model.usd_price.prompt, model.usd_price.completion, btc_usd), True
+    return default, False
+
+
+def usd_per_token_price(prompt_usd: float, completion_usd: float, btc_usd: float) -> Price:
+    mtok = TOKENS_PER_PRICE_UNIT
+    return Price(usd_per_mtok_to_msat(prompt_usd * mtok, btc_usd), usd_per_mtok_to_msat(completion_usd * mtok, btc_usd))
+
+
+def usd_priced_models(raw: str) -> frozenset[str]:
+    """The models MODEL_PRICES prices in USD (its shape was checked when the settings were read)."""
+    table = orjson.loads(raw) if raw.strip() else {}
+    return frozenset(model for model, entry in table.items() if "prompt_msat_per_mtok" not in entry)
+
+
 class Catalog:
     def __init__(self, models: Iterable[PricedModel]) -> None:
         self._models = {m.id: m for m in models}
 
     @classmethod
-    def build(cls, upstream_models: Iterable[UpstreamModel], policy: PricingPolicy) -> "Catalog":
+    def build(cls, upstream_models: Iterable[UpstreamModel], policy: PricingPolicy, btc_usd: float = 0.0) -> "Catalog":
+        """The operator's price wins; then the upstream's own (USD, already marked up) at `btc_usd`; then the
+        default, unless the policy refuses unpriced models."""
+        models = list(upstream_models)
+        default = policy.default
+        if policy.refuse_unpriced_once_priced and any(model.usd_price for model in models):
+            default = None
         priced: dict[str, PricedModel] = {}
-        for model in upstream_models:
-            price = policy.configured.get(model.id, policy.default)
+        for model in models:
+            price, usd_priced = _price_of(model, policy, default, btc_usd)
             if price is not None:
                 limits = {"context_length": model.context_length} if model.context_length else {}
                 described = {**model.described, **limits}
-                priced[model.id] = PricedModel(model.id, price, model.created, model.owned_by, described)
+                priced[model.id] = PricedModel(model.id, price, model.created, model.owned_by, described, usd_priced)
         for model_id, price in policy.configured.items():
-            priced.setdefault(model_id, PricedModel(model_id, price, 0, "node"))
+            usd_priced = model_id in policy.usd_configured
+            priced.setdefault(model_id, PricedModel(model_id, price, 0, "node", usd_priced=usd_priced))
         return cls(priced.values())
 
     def lookup(self, model: str) -> PricedModel:

@@ -10,13 +10,14 @@ from app.ledger.records import Reservation
 from app.ledger.service import Ledger
 from app.pricing.catalog import Catalog, PricedModel
 from app.pricing.prices import Cost, Usage, cost_of, msat_to_usd
-from app.pricing.rates import RateSource
+from app.pricing.rates import PriceUnavailable, RateSource
 from app.proxy.background import BackgroundWork
 from app.proxy.calls import Endpoint, LlmCall, parse_call
 from app.proxy.metering import Metered, byte_ceiling, meter_json_reply
 from app.proxy.streams import MeteredStream
-from app.upstream.client import UpstreamClient, UpstreamReply
+from app.upstream.client import UpstreamReply
 from app.upstream.refusals import UpstreamFailed
+from app.upstream.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ProxyService:
         self,
         ledger: Ledger,
         catalog: Callable[[], Catalog],
-        upstream: UpstreamClient,
+        upstream: Registry,
         background: BackgroundWork,
         max_completion_tokens: int,
         rates: RateSource,
@@ -68,11 +69,12 @@ class ProxyService:
 
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
         """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
-        `request_id` is the id the client sees on the reply; the reservation is journaled under it."""
+        `request_id` is the id the client sees on the reply; the reservation is journaled under it and held across
+        every upstream tried (failover happens before any output, so the request is charged once)."""
         call, model, max_cost = self._priced(endpoint, body)
         held = await self._reserve(key_hash, max_cost, request_id)
         try:
-            reply = await self._upstream.send(endpoint.value, call.forward_body)
+            reply = await self._upstream.send(call.model, endpoint.value, call.forward_body)
         except BaseException:
             await self._background.shielded(self._ledger.release(request_id))
             raise
@@ -90,6 +92,8 @@ class ProxyService:
     def _priced(self, endpoint: Endpoint, body: bytes) -> tuple[LlmCall, PricedModel, int]:
         parsed = parse_call(endpoint, body)
         model = self._catalog().lookup(parsed.model)
+        if model.usd_priced and not self._rates.fresh():
+            raise PriceUnavailable()
         call = parsed.bounded(model.context_length, self._max_completion_tokens)
         return call, model, cost_of(call.max_usage(), model.price).total_msat
 

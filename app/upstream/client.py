@@ -48,6 +48,17 @@ class UpstreamConfig:
     read_timeout_s: float = 120.0  # between two reads of a reply
     max_connections: int = 0  # 0: no cap of the pool's own; the node's HTTP limit bounds the requests in flight
     pool_wait_s: float = 30.0  # with a cap: how long a request waits for a connection before UpstreamPoolFull
+    kind: str = "generic"  # app.upstream.config.Kind: how the key is sent
+
+
+def auth_headers(kind: str, api_key: str) -> dict[str, str]:
+    """A bearer; Anthropic also takes its key in `x-api-key` (its OpenAI-compatible endpoints read the bearer)."""
+    if not api_key:
+        return {}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    if kind == "anthropic":
+        headers |= {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
+    return headers
 
 
 @contextmanager
@@ -136,9 +147,7 @@ class UpstreamClient:
     def __init__(self, config: UpstreamConfig) -> None:
         self._config = config
         self._base = config.base_url.rstrip("/")
-        self._headers = {"Content-Type": "application/json"}
-        if config.api_key:
-            self._headers["Authorization"] = f"Bearer {config.api_key}"
+        self._headers = {"Content-Type": "application/json", **auth_headers(config.kind, config.api_key)}
         # Anthropic's Messages API takes its key as x-api-key and needs a version; other upstreams ignore both.
         self._messages_headers = {**self._headers, "anthropic-version": ANTHROPIC_VERSION}
         if config.api_key:
