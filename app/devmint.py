@@ -6,26 +6,23 @@ the same across restarts while the port is free. A mint already on that port is 
 one that answers for the random name it gave its own child."""
 
 import asyncio
-import ctypes
 import logging
 import os
 import secrets
-import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from app.children import die_with_parent, stop_child
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_MINT = ROOT / "scripts" / "run-mint.sh"
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 LEGACY_PRIVATE_KEY = "routstr-test-mint-3338"  # what data dirs from before the key file was kept were minted with
 
 
@@ -58,12 +55,7 @@ async def start_local_mint(data_dir: Path) -> LocalMint:
 
 
 async def stop_local_mint(mint: LocalMint) -> None:
-    mint.process.terminate()
-    try:
-        await asyncio.to_thread(mint.process.wait, STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        mint.process.kill()
-        await asyncio.to_thread(mint.process.wait, STOP_TIMEOUT_S)
+    await stop_child(mint.process)
 
 
 def _spawn(mint_dir: Path, port: int, name: str) -> LocalMint:
@@ -77,7 +69,7 @@ def _spawn(mint_dir: Path, port: int, name: str) -> LocalMint:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent(),  # only a prctl call runs between fork and exec
+            preexec_fn=die_with_parent(),  # only a prctl call runs between fork and exec
         )
     return LocalMint(f"http://127.0.0.1:{port}", process, log_path)
 
@@ -130,12 +122,3 @@ def _private_key(mint_dir: Path) -> str:
         with os.fdopen(descriptor, "w", encoding="ascii") as handle:
             handle.write(key)
     return path.read_text(encoding="ascii").strip()
-
-
-def _die_with_parent() -> Callable[[], object] | None:
-    """On Linux the mint gets SIGTERM when the node dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -22,6 +22,7 @@ from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.ping import ping
 from app.db.urls import redacted
+from app.demo_upstream import DemoUpstreamFailed, start_demo_upstream, stop_demo_upstream
 from app.devmint import start_local_mint, stop_local_mint
 from app.ledger.service import Ledger
 from app.node import Node
@@ -49,7 +50,6 @@ from app.proxy.background import BackgroundWork
 from app.proxy.model_catalog import ModelCatalog
 from app.proxy.service import ProxyService
 from app.settings import ConfigError, Settings
-from app.standin.server import start_standin
 from app.treasury.records import OpKind
 from app.treasury.service import Treasury
 from app.upstream.client import UpstreamConfig
@@ -127,8 +127,11 @@ async def _upstream_url(settings: Settings, stack: AsyncExitStack) -> str:
         return settings.upstream_base_url
     if not settings.demo:
         raise ConfigError("UPSTREAM_BASE_URL is not set (DEMO=true serves the built-in stand-in's demo replies)")
-    standin = await start_standin("127.0.0.1", 0)
-    stack.push_async_callback(standin.close)
+    try:
+        standin = await start_demo_upstream(settings.data_dir)
+    except DemoUpstreamFailed as failed:
+        raise ConfigError(f"UPSTREAM_BASE_URL is not set and {failed}") from failed
+    stack.push_async_callback(stop_demo_upstream, standin)
     log.warning("demo.upstream: no UPSTREAM_BASE_URL set, serving the stand-in's demo replies from %s", standin.url)
     return standin.url
 

@@ -31,7 +31,7 @@ class Target:
 
 def start_upstream(log_dir: Path) -> Target:
     port = free_port()
-    service = start_service("upstream", ["-m", "app.standin", "--port", str(port)], port, log_dir)
+    service = start_service("upstream", ["-m", "standin", "--port", str(port)], port, log_dir)
     return Target("upstream", service)
 
 

@@ -3,6 +3,7 @@ away with the node; a node without them refuses to start with one line naming th
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -124,12 +125,16 @@ def test_a_demo_node_runs_its_own_fake_mint_says_so_and_stops_it_with_the_node(
 
 
 @pytest.mark.slow
-def test_the_demo_mint_dies_with_a_killed_node(tmp_path: Path) -> None:
+def test_the_demo_mint_and_stand_in_die_with_a_killed_node(tmp_path: Path) -> None:
     node = _demo_node(tmp_path)
     try:
         (mint_url,) = httpx.get(node.url + "/info", timeout=10).json()["fake_mints"]
+        standin_url = re.search(r"demo replies from (\S+)/v1", node.log_tail())
+        assert standin_url is not None, node.log_tail()
+        assert httpx.get(standin_url[1] + "/v1/models", timeout=5).status_code == 200
         node.kill()  # SIGKILL: no shutdown code runs in the node
         _wait_gone(mint_url)
+        _wait_gone(standin_url[1])  # the stand-in, a child process too
     finally:
         node.stop()
 

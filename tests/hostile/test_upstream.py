@@ -12,7 +12,7 @@ import pytest
 
 from app.db.database import open_database
 from app.ledger.service import Ledger
-from app.standin.hostile import LEAKED_KEY, LEAKED_PASSWORD, LEAKED_PATH
+from standin.hostile import LEAKED_KEY, LEAKED_PASSWORD, LEAKED_PATH
 from tests.fixtures.node import NodeFactory, RunningNode, create_key, key_state
 from tests.fixtures.sdk import openai_client
 

@@ -11,7 +11,7 @@ from app.pricing.prices import Usage
 from app.proxy.calls import Endpoint, parse_call
 from app.proxy.metering import Metered, SseMeter, meter_json_reply
 from app.proxy.tokenize import encoding_for
-from app.standin.formats import FORMATS, RecordedUsage, filled
+from standin.formats import FORMATS, RecordedUsage, filled
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, twice: the quick brown fox jumps over the lazy dog."
 

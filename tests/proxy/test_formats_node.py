@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.standin.formats import FORMATS
+from standin.formats import FORMATS
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
 from tests.payments.helpers import auth, books, create, info

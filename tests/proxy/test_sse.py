@@ -10,7 +10,7 @@ from app.pricing.prices import Usage
 from app.proxy.calls import Endpoint, parse_call
 from app.proxy.metering import _MAY_CARRY_USAGE, Metered, SseMeter
 from app.proxy.sse import SseFramer, event_data, event_fields
-from app.standin.formats import FORMATS, RecordedUsage, filled
+from standin.formats import FORMATS, RecordedUsage, filled
 
 USAGE = RecordedUsage(prompt_tokens=123, completion_tokens=45)
 

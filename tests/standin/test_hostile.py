@@ -5,7 +5,7 @@ import socket
 import httpx
 import orjson
 
-from app.standin.hostile import LEAKED_KEY, OVERFLOW_TOKENS
+from standin.hostile import LEAKED_KEY, OVERFLOW_TOKENS
 from tests.standin.raw_http import address, exchange, parse_chunked, post_request
 
 MESSAGES = [{"role": "user", "content": "hello there"}]

@@ -6,7 +6,7 @@ import httpx
 import orjson
 import pytest
 
-from app.standin import start_standin
+from standin import start_standin
 from tests.standin.raw_http import address, exchange, post_request
 
 

@@ -1,17 +1,17 @@
 """Anthropic's Messages API (`POST /v1/messages`): a message object, or its SSE events (`event: <type>` lines;
 `message_start` carries the prompt's usage, `content_block_delta` the text, `message_delta` the final output count),
-with no `[DONE]`. `standin.format` replays a recording instead (see app.standin.formats)."""
+with no `[DONE]`. `standin.format` replays a recording instead (see standin.formats)."""
 
 from typing import Any
 
 import orjson
 
 from app.errors import BadRequest
-from app.standin import generation as gen
-from app.standin import openai_shapes as shapes
-from app.standin.formats import DEFAULT_COMPLETION_TOKENS, DEFAULT_PROMPT_TOKENS, RecordedUsage, replay
-from app.standin.replies import Drop, Reply, StreamReply, json_reply
-from app.standin.switches import Switches, parse_switches
+from standin import generation as gen
+from standin import openai_shapes as shapes
+from standin.formats import DEFAULT_COMPLETION_TOKENS, DEFAULT_PROMPT_TOKENS, RecordedUsage, replay
+from standin.replies import Drop, Reply, StreamReply, json_reply
+from standin.switches import Switches, parse_switches
 
 
 def messages(body: dict[str, Any]) -> Reply:

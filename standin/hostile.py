@@ -11,10 +11,10 @@ from typing import Any
 
 import orjson
 
-from app.standin import generation as gen
-from app.standin import openai_shapes as shapes
-from app.standin.replies import EndlessStream, JsonReply, Reply, StreamReply, json_reply, sse_event
-from app.standin.switches import Switches
+from standin import generation as gen
+from standin import openai_shapes as shapes
+from standin.replies import EndlessStream, JsonReply, Reply, StreamReply, json_reply, sse_event
+from standin.switches import Switches
 
 GARBAGE_PREFIX = "/garbage"
 FOLLOWED_PREFIX = "/followed"

@@ -4,11 +4,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import BadRequest
-from app.standin.formats import FORMATS
+from standin.formats import FORMATS
 
 DEFAULT_CHUNKS = 8
 
-# Ways the stand-in can misbehave like a broken or malicious upstream (see app.standin.hostile).
+# Ways the stand-in can misbehave like a broken or malicious upstream (see standin.hostile).
 HOSTILE_CASES = frozenset(
     {
         "negative_usage",  # usage with negative token counts
@@ -35,7 +35,7 @@ class Switches:
     status: int | None = None
     hang: bool = False
     hostile: str | None = None
-    format: str | None = None  # replay a recorded upstream's reply (see app.standin.formats)
+    format: str | None = None  # replay a recorded upstream's reply (see standin.formats)
     prompt_tokens: int | None = None  # the usage the recording reports
     completion_tokens: int | None = None
     chunk_bytes: int | None = None  # send the recorded stream in chunks of this many bytes, cut anywhere

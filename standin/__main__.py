@@ -1,4 +1,4 @@
-"""`python -m app.standin --host 127.0.0.1 --port N`: run the OpenAI-compatible stand-in until interrupted."""
+"""`python -m standin --host 127.0.0.1 --port N`: run the OpenAI-compatible stand-in until interrupted."""
 
 import argparse
 import asyncio
@@ -7,13 +7,13 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from app.standin.server import start_standin
+from standin.server import start_standin
 
-log = logging.getLogger("app.standin")
+log = logging.getLogger("standin")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m app.standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001, help="0 picks a free port (logged at start)")
     parser.add_argument("--no-uvloop", action="store_true", help="use the stock asyncio event loop")

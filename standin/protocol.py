@@ -13,7 +13,7 @@ from typing import cast
 
 import httptools
 
-from app.standin.replies import Drop, EndlessStream, Hang, JsonReply, Reply, StreamReply
+from standin.replies import Drop, EndlessStream, Hang, JsonReply, Reply, StreamReply
 
 Router = Callable[[bytes, str, bytes], Reply]
 

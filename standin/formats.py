@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.standin.replies import JsonReply, Reply, StreamReply
+from standin.replies import JsonReply, Reply, StreamReply
 
 FORMATS_DIR = Path(__file__).with_name("formats")
 FORMATS = frozenset({"openai", "openrouter", "anthropic", "vllm", "ollama", "pretty"})

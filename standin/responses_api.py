@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 
 from app.errors import BadRequest
-from app.standin import generation as gen
-from app.standin import openai_shapes as shapes
-from app.standin.hostile import LYING_USAGE
-from app.standin.replies import Drop, EndlessStream, Reply, StreamReply, json_reply
-from app.standin.switches import Switches, parse_switches
+from standin import generation as gen
+from standin import openai_shapes as shapes
+from standin.hostile import LYING_USAGE
+from standin.replies import Drop, EndlessStream, Reply, StreamReply, json_reply
+from standin.switches import Switches, parse_switches
 
 # Events before the first text delta: created, in_progress, output_item.added, content_part.added.
 TEXT_STARTS_AT = 4

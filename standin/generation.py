@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import BadRequest
-from app.standin import openai_shapes as shapes
-from app.standin.replies import DONE_EVENT, Drop, Hang, Reply, StreamReply, json_reply, sse_event
-from app.standin.switches import Switches
+from standin import openai_shapes as shapes
+from standin.replies import DONE_EVENT, Drop, Hang, Reply, StreamReply, json_reply, sse_event
+from standin.switches import Switches
 
 
 @dataclass(frozen=True, slots=True)

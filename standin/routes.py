@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 import orjson
 
 from app.errors import BadRequest, NodeError, NotFound
-from app.standin import generation as gen
-from app.standin import openai_shapes as shapes
-from app.standin.hostile import FOLLOWED_PREFIX, GARBAGE_PREFIX, garbage_model_list, hostile_reply
-from app.standin.messages_api import messages, recorded
-from app.standin.replies import Drop, JsonReply, Reply, json_reply
-from app.standin.responses_api import responses
-from app.standin.switches import parse_switches
+from standin import generation as gen
+from standin import openai_shapes as shapes
+from standin.hostile import FOLLOWED_PREFIX, GARBAGE_PREFIX, garbage_model_list, hostile_reply
+from standin.messages_api import messages, recorded
+from standin.replies import Drop, JsonReply, Reply, json_reply
+from standin.responses_api import responses
+from standin.switches import parse_switches
 
 MODELS_PATH = "/v1/models"
 

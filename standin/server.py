@@ -4,8 +4,8 @@ import asyncio
 import functools
 import socket
 
-from app.standin.protocol import HttpConnection
-from app.standin.routes import route
+from standin.protocol import HttpConnection
+from standin.routes import route
 
 
 class StandinServer:
