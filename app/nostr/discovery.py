@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from app.nostr import bech32
+from app import bech32
 from app.nostr.announcement import ANNOUNCEMENT_KIND, RECOMMENDATION_KIND, newest
 from app.nostr.event import Event, parse_verified
 from app.nostr.pool import RelayPool, is_relay_url

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coincurve import PrivateKey
 
-from app.nostr import bech32
+from app import bech32
 from app.nostr.errors import InvalidNostrKey
 
 log = logging.getLogger(__name__)

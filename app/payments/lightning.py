@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from app.bech32 import CHARSET
 from app.cashu.client import MintClient
 from app.cashu.errors import MintRejected, SwapOutcomeUnknown
 from app.cashu.keysets import choose_output_keyset
@@ -353,7 +354,6 @@ def _expires_at(quote: MintQuote) -> int | None:
     return bolt11_expires_at(quote.request)
 
 
-_BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _BOLT11_TRAILER_WORDS = 104 + 6  # signature and checksum
 _EXPIRY_TAG = 6  # "x"
 _PAYMENT_HASH_TAG = 1  # "p"
@@ -387,7 +387,7 @@ def _bolt11_words(bolt11: str) -> list[int] | None:
     if not text.startswith("ln") or separator < 0:
         return None
     try:
-        words = [_BECH32_CHARSET.index(char) for char in text[separator + 1 :]][:-_BOLT11_TRAILER_WORDS]
+        words = [CHARSET.index(char) for char in text[separator + 1 :]][:-_BOLT11_TRAILER_WORDS]
     except ValueError:
         return None
     return words if len(words) >= 7 else None

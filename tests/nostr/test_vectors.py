@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from coincurve import PrivateKey
 
-from app.nostr import bech32
+from app import bech32
 from app.nostr.event import verify_schnorr
 
 # The official rows of bitcoin/bips bip-0340/test-vectors.csv (final BIP-340, with the variable-length rows 15-18).

@@ -1,4 +1,4 @@
-"""BIP-173 bech32 (not bech32m), as NIP-19 uses it for npub/nsec."""
+"""BIP-173 bech32 (not bech32m), as NIP-19 uses it for npub/nsec and BOLT-11 for Lightning invoices."""
 
 from collections.abc import Iterable, Sequence
 
