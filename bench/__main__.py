@@ -130,8 +130,8 @@ def _start_workers(
     targets: list[Target],
     skipped: dict[str, str],
 ) -> list[str]:
-    """With --workers N: the node with WORKERS=N, and N one-worker node processes sharing one database, each on a
-    database of its own; SQLite is tried and its refusal reported. Returns the names of the targets added."""
+    """With --workers N: the node with WORKERS=N, and N one-worker node processes sharing one database (each target on a
+    fresh database of its own); SQLite is tried and its refusal reported. Returns the names of the targets added."""
     workers = args.workers
     added: list[str] = []
     if "node-sqlite" in names:
