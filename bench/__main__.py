@@ -16,9 +16,19 @@ import orjson
 
 from bench import report
 from bench.accounting import verify
-from bench.load import LoadResult, LoadSpec, run_load, wrk_available
-from bench.services import PostgresDatabase, rss_mb
-from bench.targets import RssSampler, Target, price_node, start_node, start_passthrough, start_upstream, stop_targets
+from bench.load import LoadResult, LoadSpec, run_split, split_connections, wrk_available
+from bench.services import PostgresDatabase
+from bench.targets import (
+    RssSampler,
+    Target,
+    price_node,
+    refusal,
+    start_node,
+    start_node_processes,
+    start_passthrough,
+    start_upstream,
+    stop_targets,
+)
 
 ALL_TARGETS = ("upstream", "passthrough", "node-sqlite", "node-postgres")
 PROMPT = [{"role": "user", "content": "Say hello to the benchmark"}]
@@ -41,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--balance-msat", type=int, default=10**12, help="opening balance of each node's key")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N>1 adds the node with WORKERS=N and N separate node processes on one database (PostgreSQL)",
+    )
     parser.add_argument("--results-dir", type=Path, default=Path(__file__).with_name("results"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -55,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     generator = _generator(args.load_generator)
     names = _csv(args.targets)
     with tempfile.TemporaryDirectory(prefix="routstr-bench-") as workdir, contextlib.ExitStack() as cleanup:
-        targets = _start_targets(names, args, Path(workdir), cleanup)
+        skipped: dict[str, str] = {}
+        targets = _start_targets(names, args, Path(workdir), cleanup, skipped)
         measured, sampler = _measure(targets, args, generator, Path(workdir))
         time.sleep(0.5)  # let the node settle requests that wrk cut off at its deadline
-        extra = _after_runs(targets, sampler, generator, args)
+        extra = {**_after_runs(targets, sampler, generator, args), "skipped": skipped}
     cells = report.summarise(measured)
     extra["comparisons"] = report.comparisons(cells)
     print(report.table(cells, extra))
@@ -79,7 +96,7 @@ def _csv(value: str) -> list[str]:
 
 
 def _start_targets(
-    names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
+    names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, skipped: dict[str, str]
 ) -> list[Target]:
     targets: list[Target] = []
     cleanup.callback(stop_targets, targets)
@@ -95,11 +112,59 @@ def _start_targets(
         database.create()
         cleanup.callback(database.drop)
         targets.append(start_node("node-postgres", database.url, upstream, workdir, args.balance_msat))
+    if args.workers > 1:
+        names = names + _start_workers(names, args, workdir, cleanup, upstream, targets, skipped)
     bodies = {mode: orjson.dumps(BODIES[mode]) for mode in _csv(args.modes)}
     for target in targets:
         if target.is_node:
             price_node(target, bodies)
     return [target for target in targets if target.name in names]
+
+
+def _start_workers(
+    names: list[str],
+    args: argparse.Namespace,
+    workdir: Path,
+    cleanup: contextlib.ExitStack,
+    upstream: Target,
+    targets: list[Target],
+    skipped: dict[str, str],
+) -> list[str]:
+    """With --workers N: the node with WORKERS=N, and N one-worker node processes sharing one database (each target on a
+    fresh database of its own); SQLite is tried and its refusal reported. Returns the names of the targets added."""
+    workers = args.workers
+    added: list[str] = []
+    if "node-sqlite" in names:
+        name = f"node-sqlite-{workers}w"
+        reason = refusal(name, f"sqlite:///{workdir}/{name}.db", upstream, workdir, {"WORKERS": str(workers)})
+        if reason is None:
+            raise RuntimeError(f"{name}: the node served WORKERS={workers} on SQLite, which it must refuse")
+        skipped[name] = f"refused by the node, skipped: {reason}"
+        print(f"{name}: {skipped[name]}", flush=True)
+    if "node-postgres" in names:
+        for name, start in (
+            (f"node-postgres-{workers}w", _start_with_workers),
+            (f"node-postgres-{workers}proc", start_node_processes),
+        ):
+            database = PostgresDatabase(args.postgres_admin_url)
+            database.create()
+            cleanup.callback(database.drop)
+            targets.append(start(name, database.url, upstream, workdir, args.balance_msat, workers))
+            added.append(name)
+    return added
+
+
+def _start_with_workers(
+    name: str, database_url: str, upstream: Target, workdir: Path, balance_msat: int, workers: int
+) -> Target:
+    return start_node(name, database_url, upstream, workdir, balance_msat, {"WORKERS": str(workers)})
+
+
+def _specs(target: Target, body_file: Path, connections: int, duration_s: float) -> list[LoadSpec]:
+    """One load spec per node process of the target, the connections dealt across them."""
+    shares = split_connections(connections, len(target.chat_urls))  # fewer than the processes below N connections
+    pairs = zip(target.chat_urls, shares, strict=False)
+    return [LoadSpec(url, body_file, share, duration_s, target.api_key) for url, share in pairs]
 
 
 def _measure(
@@ -111,13 +176,10 @@ def _measure(
             body_file = workdir / f"{mode}.json"
             body_file.write_bytes(orjson.dumps(BODIES[mode]))
             for connections in (int(c) for c in _csv(args.concurrency)):
-                specs = {
-                    t.name: LoadSpec(t.chat_url, body_file, connections, args.duration, t.api_key) for t in targets
-                }
+                specs = {t.name: _specs(t, body_file, connections, args.duration) for t in targets}
                 if args.warmup > 0:
                     for target in targets:
-                        warm = LoadSpec(target.chat_url, body_file, connections, args.warmup, target.api_key)
-                        _run(target, mode, warm, generator)
+                        _run(target, mode, _specs(target, body_file, connections, args.warmup), generator)
                 for _ in range(args.runs):
                     for target in targets:  # interleaved, so drift hits every target alike
                         measured[(target.name, mode, connections)].append(
@@ -126,16 +188,17 @@ def _measure(
     return measured, sampler
 
 
-def _run(target: Target, mode: str, spec: LoadSpec, generator: str) -> LoadResult:
-    result = run_load(spec, generator)
+def _run(target: Target, mode: str, specs: list[LoadSpec], generator: str) -> LoadResult:
+    result = run_split(specs, generator)
     if target.tracker is not None:
-        target.tracker.record(mode, result.successes, spec.connections, exact_count=generator == "python")
+        connections = sum(spec.connections for spec in specs)
+        target.tracker.record(mode, result.successes, connections, exact_count=generator == "python")
     return result
 
 
 def _after_runs(targets: list[Target], sampler: RssSampler, generator: str, args: argparse.Namespace) -> dict[str, Any]:
     nodes = [target for target in targets if target.is_node]
-    rss = {t.name: {"during_max": sampler.max_mb[t.name], "after": rss_mb(t.service.process.pid)} for t in nodes}
+    rss = {t.name: {"during_max": sampler.max_mb[t.name], "after": t.rss_mb} for t in nodes}
     accounting = {t.name: verify(t.env, t.api_key, t.tracker) for t in nodes if t.tracker is not None}
     settings = {k: v for k, v in vars(args).items() if k != "results_dir"}
     return {"settings": settings, "load_generator": generator, "rss_mb": rss, "accounting": accounting}

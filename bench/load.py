@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +102,29 @@ def parse_result(stdout: str, stderr: str) -> LoadResult:
                 p99_ms=raw["p99_us"] / 1000,
             )
     raise RuntimeError(f"load generator gave no result: {stdout[-500:]} {stderr[-500:]}")
+
+
+def run_split(specs: list[LoadSpec], generator: str) -> LoadResult:
+    """One load generator per spec (one per node process), all at once; their results summed into one.
+
+    Requests and errors add up, the duration is the longest; the two latencies are the worst of the generators',
+    an upper bound, since percentiles of parts do not combine into the percentile of the whole.
+    """
+    if len(specs) == 1:
+        return run_load(specs[0], generator)
+    with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+        results = list(pool.map(lambda spec: run_load(spec, generator), specs))
+    return LoadResult(
+        requests=sum(result.requests for result in results),
+        duration_s=max(result.duration_s for result in results),
+        non2xx=sum(result.non2xx for result in results),
+        socket_errors=sum(result.socket_errors for result in results),
+        p50_ms=max(result.p50_ms for result in results),
+        p99_ms=max(result.p99_ms for result in results),
+    )
+
+
+def split_connections(connections: int, parts: int) -> list[int]:
+    """`connections` dealt across `parts` generators as evenly as they go; parts left with none are dropped."""
+    shares = [connections // parts + (1 if index < connections % parts else 0) for index in range(parts)]
+    return [share for share in shares if share]

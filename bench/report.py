@@ -1,5 +1,6 @@
 """Medians per target, mode and concurrency; the comparison numbers; the printed table and the JSON file."""
 
+import re
 import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -11,6 +12,9 @@ import orjson
 from bench.load import LoadResult
 
 NODE_TARGETS = ("node-sqlite", "node-postgres")
+# --workers N adds "node-postgres-Nw" (WORKERS=N) and "node-postgres-Nproc" (N node processes on one database)
+SCALED_TARGET = re.compile(r"(?P<base>node-[a-z]+)-(?P<count>\d+)(?P<kind>w|proc)")
+SCALED_RATIO = {"w": "workers_ratio", "proc": "procs_ratio"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def comparisons(cells: list[Cell]) -> dict[str, Any]:
     ratios: dict[str, dict[str, float]] = defaultdict(dict)
     added_p50: dict[str, dict[str, float]] = defaultdict(dict)
     for (target, mode, connections), cell in by_key.items():
-        if target not in NODE_TARGETS:
+        if not target.startswith("node-"):
             continue
         passthrough = by_key.get(("passthrough", mode, connections))
         if passthrough is not None and passthrough.rps:
@@ -57,22 +61,37 @@ def comparisons(cells: list[Cell]) -> dict[str, Any]:
         upstream = by_key.get(("upstream", mode, connections))
         if connections == 1 and upstream is not None:
             added_p50[target][mode] = round(cell.p50_ms - upstream.p50_ms, 3)
-    return {"node_vs_passthrough": dict(ratios), "added_p50_ms_c1": dict(added_p50)}
+    return {"node_vs_passthrough": dict(ratios), "added_p50_ms_c1": dict(added_p50), **scaled_ratios(by_key)}
+
+
+def scaled_ratios(by_key: dict[tuple[str, str, int], Cell]) -> dict[str, dict[str, float]]:
+    """Throughput of N workers (or N processes) / one worker on the same database kind, same mode and concurrency."""
+    found: dict[str, dict[str, float]] = {name: {} for name in SCALED_RATIO.values()}
+    for (target, mode, connections), cell in sorted(by_key.items()):
+        scaled = SCALED_TARGET.fullmatch(target)
+        one = by_key.get((scaled["base"], mode, connections)) if scaled else None
+        if scaled and one is not None and one.rps:
+            found[SCALED_RATIO[scaled["kind"]]][f"{mode} c={connections}"] = round(cell.rps / one.rps, 3)
+    return {name: ratios for name, ratios in found.items() if ratios}
 
 
 def table(cells: list[Cell], extra: dict[str, Any]) -> str:
     ratios = extra["comparisons"]["node_vs_passthrough"]
     lines = [
-        f"{'mode':<5} {'conn':>4}  {'target':<14} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs pt':>6}"
+        f"{'mode':<5} {'conn':>4}  {'target':<19} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs pt':>6}"
     ]
     for cell in sorted(cells, key=lambda c: (c.mode, c.connections, _target_order(c.target))):
         ratio = ratios.get(cell.target, {}).get(f"{cell.mode}/c{cell.connections}")
         lines.append(
-            f"{cell.mode:<5} {cell.connections:>4}  {cell.target:<14} {cell.rps:>9.0f} {cell.p50_ms:>8.2f} "
+            f"{cell.mode:<5} {cell.connections:>4}  {cell.target:<19} {cell.rps:>9.0f} {cell.p50_ms:>8.2f} "
             f"{cell.p99_ms:>8.2f} {cell.errors:>7} {'' if ratio is None else f'{ratio:.2f}x':>6}"
         )
     for target, added in extra["comparisons"]["added_p50_ms_c1"].items():
         lines.append(f"added p50 at c=1, {target}: " + ", ".join(f"{m} {v:.2f} ms" for m, v in added.items()))
+    for name in SCALED_RATIO.values():
+        lines.extend(f"{name} {cell}: {ratio:.2f}x" for cell, ratio in extra["comparisons"].get(name, {}).items())
+    for target, reason in extra.get("skipped", {}).items():
+        lines.append(f"{target}: {reason}")
     for target, rss in extra["rss_mb"].items():
         lines.append(f"RSS {target}: max during {rss['during_max']:.0f} MB, after {rss['after']:.0f} MB")
     for target, check in extra["accounting"].items():
@@ -80,8 +99,11 @@ def table(cells: list[Cell], extra: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _target_order(target: str) -> int:
+def _target_order(target: str) -> float:
     order = ("upstream", "passthrough", *NODE_TARGETS)
+    scaled = SCALED_TARGET.fullmatch(target)
+    if scaled and scaled["base"] in order:  # right after its one-worker base, workers before processes
+        return order.index(scaled["base"]) + (0.1 if scaled["kind"] == "w" else 0.2)
     return order.index(target) if target in order else len(order)
 
 

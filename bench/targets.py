@@ -1,4 +1,5 @@
-"""Start the four targets: the stand-in upstream, the pass-through, the node on SQLite and on PostgreSQL."""
+"""Start the targets: the stand-in upstream, the pass-through, the node on SQLite and on PostgreSQL (with --workers
+also N workers behind one port, and N separate node processes on one database)."""
 
 import threading
 from dataclasses import dataclass, field
@@ -19,10 +20,23 @@ class Target:
     api_key: str = ""
     env: dict[str, str] = field(default_factory=dict)
     tracker: SpendTracker | None = None
+    more_services: list[Service] = field(default_factory=list)  # further node processes on the same database
 
     @property
     def chat_url(self) -> str:
         return f"{self.service.base_url}/chat/completions"
+
+    @property
+    def services(self) -> list[Service]:
+        return [self.service, *self.more_services]
+
+    @property
+    def chat_urls(self) -> list[str]:
+        return [f"{service.base_url}/chat/completions" for service in self.services]
+
+    @property
+    def rss_mb(self) -> float:
+        return sum(rss_mb(service.process.pid) for service in self.services)
 
     @property
     def is_node(self) -> bool:
@@ -41,18 +55,54 @@ def start_passthrough(upstream: Target, log_dir: Path) -> Target:
     return Target("passthrough", start_service("passthrough", args, port, log_dir))
 
 
-def start_node(name: str, database_url: str, upstream: Target, log_dir: Path, balance_msat: int) -> Target:
-    env = node.node_env(database_url, upstream.service.base_url, UNUSED_MINT)
-    port = free_port()
-    service = start_service(
-        name, ["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)], port, log_dir, env
-    )
+def start_node(
+    name: str,
+    database_url: str,
+    upstream: Target,
+    log_dir: Path,
+    balance_msat: int,
+    extra_env: dict[str, str] | None = None,
+) -> Target:
+    env = {**node.node_env(database_url, upstream.service.base_url, UNUSED_MINT), **(extra_env or {})}
+    service = _serve(name, env, log_dir)
     try:
         api_key = node.create_key(env, balance_msat)
     except RuntimeError:
         stop_service(service)
         raise
     return Target(name, service, api_key=api_key, env=env)
+
+
+def _serve(name: str, env: dict[str, str], log_dir: Path) -> Service:
+    port = free_port()
+    return start_service(name, ["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)], port, log_dir, env)
+
+
+def start_node_processes(
+    name: str, database_url: str, upstream: Target, log_dir: Path, balance_msat: int, count: int
+) -> Target:
+    """`count` separate one-worker nodes on their own ports and one database (replicas); one key serves on all."""
+    target = start_node(name, database_url, upstream, log_dir, balance_msat)
+    for index in range(1, count):
+        try:
+            target.more_services.append(_serve(f"{name}.{index}", target.env, log_dir))
+        except RuntimeError:
+            for service in target.services:
+                stop_service(service)
+            raise
+    return target
+
+
+def refusal(name: str, database_url: str, upstream: Target, log_dir: Path, extra_env: dict[str, str]) -> str | None:
+    """Start the node as configured; if it refuses to serve, its last log line (the reason), else None."""
+    env = {**node.node_env(database_url, upstream.service.base_url, UNUSED_MINT), **extra_env}
+    try:
+        service = _serve(name, env, log_dir)
+    except RuntimeError:
+        lines = (log_dir / f"{name}.log").read_text(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "exited without a message"
+    stop_service(service)
+    return None
 
 
 def price_node(target: Target, bodies: dict[str, bytes]) -> None:
@@ -85,9 +135,10 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             for target in self._targets:
-                self.max_mb[target.name] = max(self.max_mb[target.name], rss_mb(target.service.process.pid))
+                self.max_mb[target.name] = max(self.max_mb[target.name], target.rss_mb)
 
 
 def stop_targets(targets: list[Target]) -> None:
     for target in reversed(targets):
-        stop_service(target.service)
+        for service in reversed(target.services):
+            stop_service(service)
