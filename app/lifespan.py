@@ -17,10 +17,14 @@ from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.devmint import start_local_mint, stop_local_mint
+from app.dvm.listener import DvmListener
+from app.dvm.service import DvmConfig, DvmService
+from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.service import Ledger
 from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
+from app.nostr.pool import RelayPool
 from app.nostr.provider_cache import ProviderCache
 from app.payments.deposits import Deposits
 from app.payments.lightning import Lightning
@@ -157,6 +161,8 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
     )
     await _start_nostr(node, stack)
+    if settings.dvm_enabled:
+        await _start_dvm(node, db, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
 
@@ -237,6 +243,19 @@ async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:
         node.providers = ProviderCache(settings.relays, refresh_s=settings.providers_refresh_s)
         await node.providers.start()
         stack.push_async_callback(node.providers.stop)
+
+
+async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
+    """The NIP-90 service provider: jobs from the node's relays, paid and run on this node's ledger."""
+    settings = node.settings
+    keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
+    pool = RelayPool(settings.relays)
+    service = DvmService(keys, pool, DvmJobs(db), node.proxy, node.payments, DvmConfig(settings.dvm_default_model))
+    listener = DvmListener(
+        pool, service, keys.pubkey, accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs
+    )
+    await listener.start()
+    stack.push_async_callback(listener.stop)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     providers_enabled: bool = False  # serve GET /v1/providers from relays, refreshed in the background
     providers_refresh_s: int = 600
 
+    # NIP-90 data vending machine (kind 5050 text generation, paid in ecash)
+    dvm_enabled: bool = False
+    dvm_accept_untargeted: bool = False  # also take jobs that name no service provider
+    dvm_default_model: str = ""  # for jobs without a model param; empty: such jobs are refused
+    dvm_max_jobs: int = Field(default=64, gt=0)  # jobs run at once
+
     @field_validator("cashu_mints", "relays", "cors_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:

@@ -144,3 +144,16 @@ leases = Table(
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# NIP-90 job requests (kind 5050) the node has taken, by event id: a job is run once, however often relays deliver
+# it. `state`: taken | done | failed | payment_required (a new event with payment is a new job).
+dvm_jobs = Table(
+    "dvm_jobs",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("pubkey", String(64), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("cost_msat", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

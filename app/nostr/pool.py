@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from app.nostr.backoff import Backoff
 from app.nostr.event import Event
-from app.nostr.relay import PublishResult, QueryResult, RelayConnection
+from app.nostr.relay import OnEvent, PublishResult, QueryResult, RelayConnection
 
 
 def normalize_relay_url(url: str) -> str:
@@ -74,6 +74,10 @@ class RelayPool:
             for event in result.events:
                 unique.setdefault(str(event.get("id")), event)
         return list(unique.values())
+
+    async def listen(self, filters: list[dict[str, Any]], on_event: OnEvent) -> None:
+        """A lasting subscription on every relay of the pool (see RelayConnection.listen)."""
+        await asyncio.gather(*(relay.listen(filters, on_event) for relay in self._all()))
 
     async def close(self) -> None:
         await asyncio.gather(*(relay.close() for relay in self._all()))

@@ -1,0 +1,41 @@
+"""What the node publishes about a job: kind 7000 feedback and the kind 6050 result (NIP-90), as tags and content."""
+
+import json
+from dataclasses import dataclass
+
+from app.dvm.requests import FEEDBACK_KIND, RESULT_KIND
+from app.nostr.event import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    kind: int
+    tags: list[list[str]]
+    content: str
+
+
+def _about(job: Event) -> list[list[str]]:
+    return [["e", job.id], ["p", job.pubkey]]
+
+
+def feedback(
+    job: Event, status: str, reason: str = "", *, amount_msat: int | None = None, cashu: str | None = None
+) -> Reply:
+    """status: payment-required | processing | error | success."""
+    tags = [["status", status, reason], *_about(job)]
+    if amount_msat is not None:
+        tags.append(["amount", str(amount_msat)])
+    if cashu:
+        tags.append(["cashu", cashu])
+    return Reply(FEEDBACK_KIND, tags, "")
+
+
+def result(job: Event, text: str, cost_msat: int, cashu: str | None) -> Reply:
+    """The job JSON in `request`, its inputs echoed, what it cost, and the change as a token."""
+    request = json.dumps(job.to_json(), ensure_ascii=False, separators=(",", ":"))
+    tags = [["request", request], *_about(job)]
+    tags += [list(tag) for tag in job.tags if tag[0] == "i"]
+    tags.append(["amount", str(cost_msat)])
+    if cashu:
+        tags.append(["cashu", cashu])
+    return Reply(RESULT_KIND, tags, text)
