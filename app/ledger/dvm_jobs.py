@@ -58,13 +58,6 @@ class DvmJobs:
 
         await self._db.run(work)
 
-    async def state(self, event_id: str) -> str | None:
-        def work(conn: Connection) -> str | None:
-            row = conn.execute(select(dvm_jobs.c.state).where(dvm_jobs.c.event_id == event_id)).first()
-            return None if row is None else str(row[0])
-
-        return await self._db.run(work)
-
     async def customer(self, pubkey: str) -> Account:
         """The customer's account, opened empty on first use (money arrives through deposits)."""
         key_hash = customer_key_hash(pubkey)

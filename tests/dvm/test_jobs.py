@@ -4,6 +4,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import nostr_sdk
+
 from app.cashu.tokens import decode_token
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
@@ -69,3 +71,101 @@ def test_a_job_paid_with_a_token_gets_one_result_and_its_change(
     assert asyncio.run(proof_states(mint, token)) == {"SPENT"}
     mint.cli("receive", change)  # an independent wallet redeems the change (it raises if the mint refuses)
     assert asyncio.run(proof_states(mint, change)) == {"SPENT"}  # the nutshell wallet redeemed it
+
+
+def test_an_unknown_model_gets_an_error_and_moves_no_money(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    token = asyncio.run(mint.make_token(5))
+
+    answer = with_customer(relay, lambda c: submit(c, job_tags("hi", "no-such-model", NODE_KEYS.pubkey, cashu=token)))
+
+    assert answer.results == [] and answer.statuses() == ["error"]
+    assert "no-such-model" in answer.status_reason("error")
+    assert asyncio.run(proof_states(mint, token)) == {"UNSPENT"}  # never redeemed
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.assets_msat) == (0, 0, 0)
+
+
+def test_a_spent_token_gets_an_error_and_no_run(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    token = asyncio.run(mint.make_token(5))
+    mint.cli("receive", token)  # spent by someone else first
+
+    answer = with_customer(relay, lambda c: submit(c, job_tags("hi", MODEL, NODE_KEYS.pubkey, cashu=token)))
+
+    assert answer.results == [] and answer.statuses() == ["error"]
+    assert "spent" in answer.status_reason("error")
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.assets_msat) == (0, 0, 0)
+
+
+def test_payment_required_then_a_resubmitted_job_with_a_token_runs_once(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    token = asyncio.run(mint.make_token(5))
+
+    async def unpaid_then_paid(customer: Customer) -> tuple[Answer, Answer]:
+        unpaid = await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey))
+        paid = await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey, cashu=token))
+        return unpaid, paid
+
+    unpaid, paid = with_customer(relay, unpaid_then_paid)
+
+    assert unpaid.results == [] and unpaid.statuses() == ["payment-required"]
+    amount = next(t for t in unpaid.feedback[0]["tags"] if t[0] == "amount")
+    assert 0 < int(amount[1]) < 1000  # the job's maximum cost in msat
+    assert len(paid.results) == 1
+    charged = int(tag_value(paid.results[0], "amount") or 0)
+    report = books(node)
+    assert report.reconciles and report.charged_msat == charged and report.deposited_msat == 5000
+
+
+def test_a_customer_with_a_balance_is_charged_from_it_without_a_payment(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    token = asyncio.run(mint.make_token(1))  # 1 sat: under a sat of change is left on the balance
+
+    async def paid_then_from_balance(customer: Customer) -> tuple[Answer, Answer]:
+        first = await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey, cashu=token))
+        second = await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey))
+        return first, second
+
+    first, second = with_customer(relay, paid_then_from_balance)
+
+    assert tag_value(first.results[0], "cashu") is None  # nothing to give back in whole sats
+    assert len(second.results) == 1 and tag_value(second.results[0], "cashu") is None
+    charged = sum(int(tag_value(a.results[0], "amount") or 0) for a in (first, second))
+    report = books(node)
+    assert report.reconciles and report.charged_msat == charged
+    assert report.liabilities_msat == 1000 - charged
+
+
+def test_a_job_delivered_by_two_relays_runs_once(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    first, second = nostr_relays[0], nostr_relays[1]
+    node = node_factory(cashu_mints=[mint.url], dvm_enabled=True, relays=[first.url, second.url], nsec=NODE_KEYS.nsec())
+    token = asyncio.run(mint.make_token(5))
+
+    async def twice(customer: Customer) -> Answer:
+        await customer.client.add_relay(nostr_sdk.RelayUrl.parse(second.url))
+        await customer.client.connect()
+        return await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey, cashu=token))
+
+    answer = with_customer(first, twice)
+
+    assert len({event["id"] for event in answer.results}) == 1
+    assert sorted(answer.statuses()) == ["processing", "success"]
+    report = books(node)
+    assert report.reconciles and report.deposited_msat == 5000
+    assert report.charged_msat == int(tag_value(answer.results[0], "amount") or 0)
