@@ -17,6 +17,7 @@ from app.db.leases import Leases, new_boot_id, process_lease
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.devmint import start_local_mint, stop_local_mint
+from app.dvm.handler import HandlerInfo
 from app.dvm.listener import DvmListener
 from app.dvm.service import DvmConfig, DvmService
 from app.ledger.dvm_jobs import DvmJobs
@@ -256,6 +257,11 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     )
     await listener.start()
     stack.push_async_callback(listener.stop)
+    if node.announcer is not None:
+        info = HandlerInfo(
+            settings.name, settings.description, node.catalog.current, node.rates, settings.max_completion_tokens
+        )
+        node.announcer.also_publish(info.events)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:
