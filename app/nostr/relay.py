@@ -123,13 +123,18 @@ class RelayConnection:
             await self._send_quietly(["CLOSE", sub_id])
         return QueryResult(self.url, subscription.events, complete, reason)
 
-    async def listen(self, filters: list[dict[str, Any]], on_event: OnEvent) -> None:
+    async def listen(self, filters: list[dict[str, Any]], on_event: OnEvent) -> str:
         """Keep a REQ open for good: sent again after every reconnect, each EVENT handed to `on_event` (unverified;
         stored events come again after a reconnect, so the caller drops the ones it has seen)."""
         self.start()
         sub_id = secrets.token_hex(8)
         self._listeners[sub_id] = (filters, on_event)
         await self._send_quietly(["REQ", sub_id, *filters])
+        return sub_id
+
+    async def unlisten(self, sub_id: str) -> None:
+        if self._listeners.pop(sub_id, None) is not None:
+            await self._send_quietly(["CLOSE", sub_id])
 
     async def _resubscribe(self, ws: ClientConnection) -> None:
         for sub_id, (filters, _) in list(self._listeners.items()):
