@@ -148,6 +148,10 @@ class DvmService:
         targets = list(dict.fromkeys([*self._own_relays, *asked]))
         results = await self._pool.publish(event, self._config.publish_timeout_s, targets)
         accepted = sum(1 for r in results.values() if r.status == "accepted")
+        if not accepted:
+            reasons = sorted({f"{r.status}: {r.message}" for r in results.values()})
+            log.warning("dvm.publish_failed kind=%d event_id=%s reasons=%s", reply.kind, event.id, reasons)
+            return
         log.info("dvm.published kind=%d event_id=%s accepted=%d/%d", reply.kind, event.id, accepted, len(results))
 
 
