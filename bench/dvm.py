@@ -111,7 +111,8 @@ async def _run(args: argparse.Namespace, work: Path) -> None:
     port = free_port()
     env = {"DATABASE_URL": args.database_url or f"sqlite:///{work / 'node.db'}", "CASHU_MINTS": mint_url,
            "ANNOUNCE": "false", "LOG_LEVEL": "WARNING", "UPSTREAM_BASE_URL": "", "DEMO": "true",
-           "DATA_DIR": str(work / "data"), "DVM_ENABLED": "true", "RELAYS": relay_url, "NSEC": node_keys.nsec()}  # fmt: skip
+           "DATA_DIR": str(work / "data"), "DVM_ENABLED": "true", "RELAYS": relay_url,
+           "NSEC": node_keys.nsec()}  # fmt: skip
     serve = ["-m", "app", "serve", "--port", str(port)]
     node = await asyncio.to_thread(start_service, "node", serve, port, work, env)
     try:
