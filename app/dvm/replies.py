@@ -30,11 +30,15 @@ def feedback(
     return Reply(FEEDBACK_KIND, tags, "")
 
 
-def result(job: Event, text: str, cost_msat: int, cashu: str | None) -> Reply:
-    """The job JSON in `request`, its inputs echoed, what it cost, and the change as a token."""
+def result(job: Event, text: str, cost_msat: int, cashu: str | None, *, encrypted: bool = False) -> Reply:
+    """The job JSON in `request`, its inputs echoed, what it cost, and the change as a token. For an encrypted job
+    `text` and `cashu` come sealed to the customer already, and its (secret) inputs are not echoed."""
     request = json.dumps(job.to_json(), ensure_ascii=False, separators=(",", ":"))
     tags = [["request", request], *_about(job)]
-    tags += [list(tag) for tag in job.tags if tag[0] == "i"]
+    if encrypted:
+        tags.append(["encrypted"])
+    else:
+        tags += [list(tag) for tag in job.tags if tag[0] == "i"]
     tags.append(["amount", str(cost_msat)])
     if cashu:
         tags.append(["cashu", cashu])

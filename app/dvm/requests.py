@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from app.errors import NodeError
-from app.nostr.event import Event
+from app.nostr.event import Event, Tags
 
 JOB_KIND = 5050
 RESULT_KIND = 6050
@@ -31,6 +31,7 @@ class JobRequest:
     bid_msat: int | None
     relays: tuple[str, ...]
     cashu: str | None
+    encrypted: bool = False  # the job's tags came NIP-44 encrypted to the node; answers go back encrypted
 
     @property
     def id(self) -> str:
@@ -65,25 +66,32 @@ _PARAMS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def parse_job(event: Event, default_model: str = "") -> JobRequest:
-    """The job in `event` (already verified), or MalformedJob with the reason."""
-    params = _params(event)
+def parse_job(event: Event, default_model: str = "", secret_tags: Tags | None = None) -> JobRequest:
+    """The job in `event` (already verified), or MalformedJob with the reason. `secret_tags`: the tags an encrypted
+    job carried in its content, decrypted."""
+    tags = event.tags + (secret_tags or ())
+    params = _params(tags)
     model = params.pop("model", None) or default_model
     if not model:
         raise MalformedJob('no model: add a tag ["param", "model", "<model id>"]')
     return JobRequest(
         event=event,
-        prompt=_prompt(event),
+        prompt=_prompt(tags),
         model=model,
         params=params,
-        bid_msat=_bid(event),
-        relays=_relays(event),
-        cashu=event.first_tag("cashu"),
+        bid_msat=_bid(_first(tags, "bid")),
+        relays=_relays(tags),
+        cashu=_first(tags, "cashu"),
+        encrypted=secret_tags is not None,
     )
 
 
-def _prompt(event: Event) -> str:
-    inputs = [tag for tag in event.tags if tag[0] == "i" and len(tag) > 1]
+def _first(tags: Tags, name: str) -> str | None:
+    return next((tag[1] for tag in tags if len(tag) > 1 and tag[0] == name), None)
+
+
+def _prompt(tags: Tags) -> str:
+    inputs = [tag for tag in tags if tag[0] == "i" and len(tag) > 1]
     if not inputs:
         raise MalformedJob('no input: add a tag ["i", "<prompt>", "text"]')
     unsupported = [tag[2] for tag in inputs if len(tag) > 2 and tag[2] not in TEXT_INPUTS]
@@ -95,9 +103,9 @@ def _prompt(event: Event) -> str:
     return prompt
 
 
-def _params(event: Event) -> dict[str, Any]:
+def _params(tags: Tags) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    for tag in event.tags:
+    for tag in tags:
         if tag[0] != "param" or len(tag) < 3:
             continue
         name, value = tag[1], tag[2]
@@ -108,8 +116,7 @@ def _params(event: Event) -> dict[str, Any]:
     return params
 
 
-def _bid(event: Event) -> int | None:
-    raw = event.first_tag("bid")
+def _bid(raw: str | None) -> int | None:
     if raw is None:
         return None
     try:
@@ -118,8 +125,8 @@ def _bid(event: Event) -> int | None:
         raise MalformedJob("bid is not an amount in msat") from exc
 
 
-def _relays(event: Event) -> tuple[str, ...]:
-    for tag in event.tags:
+def _relays(tags: Tags) -> tuple[str, ...]:
+    for tag in tags:
         if tag[0] == "relays":
             urls = [url for url in tag[1:] if url.startswith(("ws://", "wss://"))]
             return tuple(urls[:MAX_JOB_RELAYS])

@@ -3,6 +3,7 @@ deposited to the customer's account, or the customer's balance), run through the
 answered with kind 7000 feedback and a kind 6050 result carrying the change as a fresh token."""
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 
@@ -13,7 +14,8 @@ from app.dvm.requests import JobRequest, MalformedJob, parse_job
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
-from app.nostr.event import Event, sign_event
+from app.nostr import nip44
+from app.nostr.event import Event, Tags, sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool, normalize_relay_url
 from app.payments.deposits import Purpose
@@ -72,7 +74,7 @@ class DvmService:
 
     async def _run(self, event: Event) -> tuple[str, int | None]:
         try:
-            job = parse_job(event, self._config.default_model)
+            job = parse_job(event, self._config.default_model, self._secret_tags(event))
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
             _within_bid(job, max_cost)
         except NodeError as exc:
@@ -89,6 +91,23 @@ class DvmService:
             await self._publish(feedback(event, "error", exc.message), job.relays)
             return "failed", None
         return await self._serve(job, account)
+
+    def _secret_tags(self, event: Event) -> Tags | None:
+        """An encrypted job's tags: its content, NIP-44 v2 encrypted to the node, is a JSON list of tags."""
+        if not any(tag[0] == "encrypted" for tag in event.tags):
+            return None
+        try:
+            tags = json.loads(nip44.decrypt(self._keys, event.pubkey, event.content))
+        except (nip44.Nip44Error, ValueError) as exc:
+            raise MalformedJob("the encrypted job could not be read (NIP-44 v2 to the node's key expected)") from exc
+        if not isinstance(tags, list) or not all(_is_tag(tag) for tag in tags):
+            raise MalformedJob("an encrypted job's content must be a JSON list of tags")
+        return tuple(tuple(tag) for tag in tags)
+
+    def _sealed(self, job: JobRequest, text: str | None) -> str | None:
+        if not text or not job.encrypted:
+            return text
+        return nip44.encrypt(self._keys, job.customer, text)
 
     async def _paid(self, job: JobRequest, max_cost: int) -> Account:
         """The customer's account once it covers the job's maximum cost; its `cashu` token deposited first."""
@@ -115,13 +134,14 @@ class DvmService:
             reply = await self._proxy.call(Endpoint.CHAT, job.chat_body(), account.key_hash, _request_id(job))
             text, cost = await text_and_cost(reply)
         except NodeError as exc:
-            change = await self._change(job, account)
+            change = self._sealed(job, await self._change(job, account))
             await processing
             await self._publish(feedback(job.event, "error", exc.message, cashu=change), job.relays)
             return "failed", None
-        change = await self._change(job, account)
+        change = self._sealed(job, await self._change(job, account))
         await processing
-        await self._publish(result(job.event, text, cost, change), job.relays)
+        content = self._sealed(job, text) or ""
+        await self._publish(result(job.event, content, cost, change, encrypted=job.encrypted), job.relays)
         await self._publish(feedback(job.event, "success", amount_msat=cost), job.relays)
         log.info("dvm.job_done job=%s cost_msat=%d change=%s", job.id, cost, change is not None)
         return "done", cost
@@ -153,6 +173,10 @@ class DvmService:
             log.warning("dvm.publish_failed kind=%d event_id=%s reasons=%s", reply.kind, event.id, reasons)
             return
         log.info("dvm.published kind=%d event_id=%s accepted=%d/%d", reply.kind, event.id, accepted, len(results))
+
+
+def _is_tag(tag: object) -> bool:
+    return isinstance(tag, list) and bool(tag) and all(isinstance(item, str) for item in tag)
 
 
 def _within_bid(job: JobRequest, max_cost: int) -> None:

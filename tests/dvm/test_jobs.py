@@ -1,6 +1,7 @@
 """The node as a NIP-90 service provider, end to end: real relay, real mint, both databases, a nostr-sdk customer."""
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -169,3 +170,42 @@ def test_a_job_delivered_by_two_relays_runs_once(
     report = books(node)
     assert report.reconciles and report.deposited_msat == 5000
     assert report.charged_msat == int(tag_value(answer.results[0], "amount") or 0)
+
+
+def test_an_encrypted_job_is_answered_encrypted(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    token = asyncio.run(mint.make_token(5))
+    node_key = nostr_sdk.PublicKey.parse(NODE_KEYS.pubkey)
+
+    async def encrypted(customer: Customer) -> tuple[Answer, str, str]:
+        secret = json.dumps(
+            [
+                ["i", "a secret prompt", "text"],
+                ["param", "model", MODEL],
+                ["param", "max_tokens", "8"],
+                ["cashu", token],
+            ]
+        )
+        sealed = nostr_sdk.nip44_encrypt(customer.keys.secret_key(), node_key, secret, nostr_sdk.Nip44Version.V2)
+        builder = nostr_sdk.EventBuilder(nostr_sdk.Kind(5050), sealed).tags(
+            [nostr_sdk.Tag.parse(["p", NODE_KEYS.pubkey]), nostr_sdk.Tag.parse(["encrypted"])]
+        )
+        job_id = await customer.publish(customer.keys.sign_event(builder.finalize_unsigned(customer.keys.public_key())))
+        answer = await customer.wait(job_id)
+        assert answer.results, [e["tags"] for e in answer.feedback]
+        result = answer.results[0]
+        text = nostr_sdk.nip44_decrypt(customer.keys.secret_key(), node_key, result["content"])
+        change = nostr_sdk.nip44_decrypt(customer.keys.secret_key(), node_key, tag_value(result, "cashu") or "")
+        return answer, text, change
+
+    answer, text, change = with_customer(relay, encrypted)
+
+    result = answer.results[0]
+    assert ["encrypted"] in result["tags"] and tag_value(result, "i") is None
+    assert "secret prompt" not in json.dumps(result)
+    assert text and decode_token(change).amount == 4
+    report = books(node)
+    assert report.reconciles and report.charged_msat == int(tag_value(result, "amount") or 0)
