@@ -19,6 +19,8 @@ from app.db.urls import redacted
 from app.devmint import start_local_mint, stop_local_mint
 from app.dvm.handler import HandlerInfo
 from app.dvm.listener import DvmListener
+from app.dvm.publisher import JobPublisher
+from app.dvm.recovery import JobRecovery
 from app.dvm.service import DvmConfig, DvmService
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.service import Ledger
@@ -251,10 +253,14 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     settings = node.settings
     keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
     pool = RelayPool(settings.relays)
-    service = DvmService(keys, pool, DvmJobs(db), node.proxy, node.payments, DvmConfig(settings.dvm_default_model))
+    jobs, config = DvmJobs(db, node.leases.owner), DvmConfig(settings.dvm_default_model)
+    publisher = JobPublisher(keys, pool, config.publish_timeout_s)
+    service = DvmService(publisher, jobs, node.proxy, node.payments, config)
+    recovery = JobRecovery(jobs, publisher, node.payments.refunds, node.leases.is_alive, service.running)
     listener = DvmListener(
-        pool, service, keys.pubkey, accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs
-    )
+        pool, service, recovery, keys.pubkey,
+        accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs,
+    )  # fmt: skip
     await listener.start()
     stack.push_async_callback(listener.stop)
     if node.announcer is not None:

@@ -6,9 +6,11 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 
 from app.dvm.admission import admitted
+from app.dvm.recovery import JobRecovery
 from app.dvm.requests import JOB_KIND
 from app.dvm.service import DvmService
 from app.nostr.pool import RelayPool
@@ -17,14 +19,23 @@ log = logging.getLogger(__name__)
 
 RECENT_IDS = 10_000  # event ids remembered in memory; the database remembers them all
 LOOKBACK_S = 60  # jobs published this long before the node started listening are still taken
+RECOVER_EVERY_S = 30.0  # as often as processes' liveness leases expire
 
 
 class DvmListener:
     def __init__(
-        self, pool: RelayPool, service: DvmService, pubkey: str, *, accept_untargeted: bool, max_jobs: int = 64
+        self,
+        pool: RelayPool,
+        service: DvmService,
+        recovery: JobRecovery,
+        pubkey: str,
+        *,
+        accept_untargeted: bool,
+        max_jobs: int = 64,
     ) -> None:
         self._pool = pool
         self._service = service
+        self._recovery = recovery
         self._pubkey = pubkey
         self._accept_untargeted = accept_untargeted
         self._slots = asyncio.Semaphore(max_jobs)
@@ -39,6 +50,7 @@ class DvmListener:
 
     async def start(self) -> None:
         await self._pool.listen(self.filters(), self._on_event)
+        self._spawn(self._recover_periodically(), "dvm recovery")
         log.info("dvm.listening relays=%s untargeted=%s", self._pool.urls, self._accept_untargeted)
 
     async def stop(self) -> None:
@@ -56,9 +68,20 @@ class DvmListener:
         if event is None:
             return
         self._remember(event.id)
-        task = asyncio.get_running_loop().create_task(self._handle(event), name=f"dvm job {event.id[:8]}")
+        self._spawn(self._handle(event), f"dvm job {event.id[:8]}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _recover_periodically(self) -> None:
+        while True:
+            try:
+                await self._recovery.recover()
+            except Exception:  # the database or a mint is unreachable: the next round tries again
+                log.exception("dvm.recovery_failed")
+            await asyncio.sleep(RECOVER_EVERY_S)
 
     async def _handle(self, event: Any) -> None:
         async with self._slots:

@@ -14,15 +14,21 @@ class Reply:
     content: str
 
 
-def _about(job: Event) -> list[list[str]]:
-    return [["e", job.id], ["p", job.pubkey]]
+def _about(job_id: str, customer: str) -> list[list[str]]:
+    return [["e", job_id], ["p", customer]]
 
 
 def feedback(
-    job: Event, status: str, reason: str = "", *, amount_msat: int | None = None, cashu: str | None = None
+    job: Event | tuple[str, str],
+    status: str,
+    reason: str = "",
+    *,
+    amount_msat: int | None = None,
+    cashu: str | None = None,
 ) -> Reply:
-    """status: payment-required | processing | error | success."""
-    tags = [["status", status, reason], *_about(job)]
+    """status: payment-required | processing | error | success. `job`: the job event, or its (id, author)."""
+    job_id, customer = (job.id, job.pubkey) if isinstance(job, Event) else job
+    tags = [["status", status, reason], *_about(job_id, customer)]
     if amount_msat is not None:
         tags.append(["amount", str(amount_msat)])
     if cashu:
@@ -34,7 +40,7 @@ def result(job: Event, text: str, cost_msat: int, cashu: str | None, *, encrypte
     """The job JSON in `request`, its inputs echoed, what it cost, and the change as a token. For an encrypted job
     `text` and `cashu` come sealed to the customer already, and its (secret) inputs are not echoed."""
     request = json.dumps(job.to_json(), ensure_ascii=False, separators=(",", ":"))
-    tags = [["request", request], *_about(job)]
+    tags = [["request", request], *_about(job.id, job.pubkey)]
     if encrypted:
         tags.append(["encrypted"])
     else:

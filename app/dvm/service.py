@@ -1,6 +1,9 @@
 """The node as a NIP-90 service provider for kind 5050: each admitted job is taken once, priced, paid (a `cashu` tag
 deposited to the customer's account, or the customer's balance), run through the same metered path as HTTP chat, and
-answered with kind 7000 feedback and a kind 6050 result carrying the change as a fresh token."""
+answered with kind 7000 feedback and a kind 6050 result carrying the change as a fresh token.
+
+A job moves taken -> paid -> answered -> done in the database; the signed answer is stored before it is published,
+so a process that dies on the way leaves enough for another to finish it (app.dvm.recovery)."""
 
 import asyncio
 import json
@@ -9,23 +12,20 @@ from dataclasses import dataclass
 
 from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
-from app.dvm.replies import Reply, feedback, result
+from app.dvm.publisher import JobPublisher
+from app.dvm.replies import feedback, result
 from app.dvm.requests import JobRequest, MalformedJob, parse_job
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
 from app.nostr import nip44
-from app.nostr.event import Event, Tags, sign_event
-from app.nostr.keys import NodeKeys
-from app.nostr.pool import RelayPool, normalize_relay_url
+from app.nostr.event import Event, Tags
 from app.payments.deposits import Purpose
 from app.payments.service import Payments
 from app.proxy.calls import Endpoint
 from app.proxy.service import ProxyService
 
 log = logging.getLogger(__name__)
-
-MAX_POOL_RELAYS = 32  # relays named by jobs are added to the pool up to this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,52 +45,59 @@ class PaymentRequired(NodeError):
 class DvmService:
     def __init__(
         self,
-        keys: NodeKeys,
-        pool: RelayPool,
+        publisher: JobPublisher,
         jobs: DvmJobs,
         proxy: ProxyService,
         payments: Payments,
         config: DvmConfig | None = None,
     ) -> None:
-        self._keys = keys
-        self._pool = pool
+        self._publisher = publisher
+        self._keys = publisher.keys
         self._jobs = jobs
         self._proxy = proxy
         self._payments = payments
         self._config = config or DvmConfig()
-        self._own_relays = pool.urls
+        self.running: set[str] = set()  # job ids this process is working on (recovery leaves them alone)
 
     async def handle(self, event: Event) -> None:
         """One admitted job event: run once ever (duplicates are dropped), answered whatever happens."""
+        self.running.add(event.id)  # before it is taken: recovery must never see it as abandoned
         if not await self._jobs.take(event.id, event.pubkey):
+            self.running.discard(event.id)
             return
         try:
-            state, cost = await self._run(event)
+            await self._run(event)
         except Exception:
             log.exception("dvm.job_failed job=%s", event.id)
-            await self._publish(feedback(event, "error", "internal error"), ())
-            state, cost = "failed", None
-        await self._jobs.finish(event.id, state, cost)
+            await self._publisher.publish(feedback(event, "error", "internal error"))
+            await self._jobs.mark(event.id, "failed")
+        finally:
+            self.running.discard(event.id)
 
-    async def _run(self, event: Event) -> tuple[str, int | None]:
+    async def _run(self, event: Event) -> None:
         try:
             job = parse_job(event, self._config.default_model, self._secret_tags(event))
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
             _within_bid(job, max_cost)
         except NodeError as exc:
-            await self._publish(feedback(event, "error", exc.message), ())
-            return "failed", None
+            await self._refuse(event, "error", exc.message)
+            return
         try:
             account = await self._paid(job, max_cost)
         except PaymentRequired as exc:
-            await self._publish(
-                feedback(event, "payment-required", exc.message, amount_msat=exc.amount_msat), job.relays
-            )
-            return "payment_required", None
+            await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
+            return
         except NodeError as exc:
-            await self._publish(feedback(event, "error", exc.message), job.relays)
-            return "failed", None
-        return await self._serve(job, account)
+            await self._refuse(event, "error", exc.message, job.relays)
+            return
+        await self._jobs.mark(job.id, "paid", encrypted=job.encrypted)
+        await self._serve(job, account)
+
+    async def _refuse(
+        self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
+    ) -> None:
+        await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
+        await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
 
     def _secret_tags(self, event: Event) -> Tags | None:
         """An encrypted job's tags: its content, NIP-44 v2 encrypted to the node, is a JSON list of tags."""
@@ -121,30 +128,40 @@ class DvmService:
             deposit = await self._payments.deposits.deposit(job.cashu, Purpose.TOPUP, key_id=account.id,
                                                             minimum_msat=short)  # fmt: skip
         except MinimumBalanceRequired as exc:
-            raise PaymentRequired(
-                max_cost, f"the token is worth less than this job may cost ({max_cost} msat)"
-            ) from exc
+            message = f"the token is worth less than this job may cost ({max_cost} msat)"
+            raise PaymentRequired(max_cost, message) from exc
         except TokenAlreadySpent as exc:
             raise TokenAlreadySpent("the cashu token has already been spent") from exc
         return deposit.account
 
-    async def _serve(self, job: JobRequest, account: Account) -> tuple[str, int | None]:
-        processing = asyncio.create_task(self._publish(feedback(job.event, "processing"), job.relays))
+    async def _serve(self, job: JobRequest, account: Account) -> None:
+        processing = asyncio.create_task(self._publisher.publish(feedback(job.event, "processing"), job.relays))
         try:
             reply = await self._proxy.call(Endpoint.CHAT, job.chat_body(), account.key_hash, _request_id(job))
             text, cost = await text_and_cost(reply)
         except NodeError as exc:
             change = self._sealed(job, await self._change(job, account))
+            answer = [self._publisher.sign(feedback(job.event, "error", exc.message, cashu=change))]
             await processing
-            await self._publish(feedback(job.event, "error", exc.message, cashu=change), job.relays)
-            return "failed", None
+            await self._answer(job, answer, "failed")
+            return
         change = self._sealed(job, await self._change(job, account))
-        await processing
         content = self._sealed(job, text) or ""
-        await self._publish(result(job.event, content, cost, change, encrypted=job.encrypted), job.relays)
-        await self._publish(feedback(job.event, "success", amount_msat=cost), job.relays)
+        answer = [
+            self._publisher.sign(result(job.event, content, cost, change, encrypted=job.encrypted)),
+            self._publisher.sign(feedback(job.event, "success", amount_msat=cost)),
+        ]
+        await processing
+        await self._answer(job, answer, "done", cost)
         log.info("dvm.job_done job=%s cost_msat=%d change=%s", job.id, cost, change is not None)
-        return "done", cost
+
+    async def _answer(self, job: JobRequest, events: list[Event], state: str, cost: int | None = None) -> None:
+        """Stored before it is published: a process that dies now leaves the answer for another to publish."""
+        stored = json.dumps([event.to_json() for event in events], separators=(",", ":"))
+        await self._jobs.mark(job.id, "answered", answer=stored, cost_msat=cost)
+        for event in events:
+            await self._publisher.send(event, job.relays)
+        await self._jobs.mark(job.id, state, answer=None)
 
     async def _change(self, job: JobRequest, account: Account) -> str | None:
         """A job paid with a token gets what the customer's balance holds back as a token; a job paid from the
@@ -157,22 +174,6 @@ class DvmService:
             log.info("dvm.no_change job=%s reason=%s", job.id, exc.message)
             return None
         return refund.token
-
-    async def _publish(self, reply: Reply, job_relays: tuple[str, ...]) -> None:
-        """To the node's relays and those the job named (added to the pool while it has room)."""
-        event = sign_event(self._keys, reply.kind, reply.tags, reply.content)
-        if len(self._pool.urls) < MAX_POOL_RELAYS:
-            self._pool.add(job_relays)
-        pooled = set(self._pool.urls)
-        asked = [url for url in map(normalize_relay_url, job_relays) if url in pooled]
-        targets = list(dict.fromkeys([*self._own_relays, *asked]))
-        results = await self._pool.publish(event, self._config.publish_timeout_s, targets)
-        accepted = sum(1 for r in results.values() if r.status == "accepted")
-        if not accepted:
-            reasons = sorted({f"{r.status}: {r.message}" for r in results.values()})
-            log.warning("dvm.publish_failed kind=%d event_id=%s reasons=%s", reply.kind, event.id, reasons)
-            return
-        log.info("dvm.published kind=%d event_id=%s accepted=%d/%d", reply.kind, event.id, accepted, len(results))
 
 
 def _is_tag(tag: object) -> bool:

@@ -4,9 +4,10 @@ account of each Nostr customer, keyed by its pubkey."""
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Database
@@ -34,29 +35,60 @@ def _insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
 
 
+UNFINISHED = ("taken", "paid", "answered")
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedJob:
+    event_id: str
+    pubkey: str
+    state: str
+    owner: str | None
+    answer: str | None
+    encrypted: bool
+
+
 class DvmJobs:
-    def __init__(self, db: Database, clock: Clock = time.time) -> None:
+    def __init__(self, db: Database, owner: str | None = None, clock: Clock = time.time) -> None:
         self._db = db
+        self.owner = owner  # this process's boot id
         self._clock = clock
 
     async def take(self, event_id: str, pubkey: str) -> bool:
         """Claim a job event; False when it was taken before (by this process or another)."""
         now = int(self._clock())
+        values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "owner": self.owner,
+                  "created_at": now, "updated_at": now}  # fmt: skip
+        return await self._db.run(lambda conn: _insert_new(conn, dvm_jobs, values))
 
-        def work(conn: Connection) -> bool:
-            values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "created_at": now, "updated_at": now}
-            return _insert_new(conn, dvm_jobs, values)
-
-        return await self._db.run(work)
-
-    async def finish(self, event_id: str, state: str, cost_msat: int | None = None) -> None:
+    async def mark(self, event_id: str, state: str, **fields: object) -> None:
+        """Move a job to `state`, setting the given columns too (cost_msat, answer, encrypted)."""
         now = int(self._clock())
 
         def work(conn: Connection) -> None:
-            values = {"state": state, "cost_msat": cost_msat, "updated_at": now}
+            values = {"state": state, "updated_at": now, **fields}
             conn.execute(update(dvm_jobs).where(dvm_jobs.c.event_id == event_id).values(**values))
 
         await self._db.run(work)
+
+    async def unfinished(self) -> list[UnfinishedJob]:
+        def work(conn: Connection) -> list[UnfinishedJob]:
+            c = dvm_jobs.c
+            columns = (c.event_id, c.pubkey, c.state, c.owner, c.answer, c.encrypted)
+            rows = conn.execute(select(*columns).where(c.state.in_(UNFINISHED))).all()
+            return [UnfinishedJob(r.event_id, r.pubkey, r.state, r.owner, r.answer, bool(r.encrypted)) for r in rows]
+
+        return await self._db.run(work)
+
+    async def take_over(self, job: UnfinishedJob) -> bool:
+        """Become the owner of a dead process's unfinished job; False when another process took it first."""
+
+        def work(conn: Connection) -> bool:
+            owned = and_(dvm_jobs.c.event_id == job.event_id, dvm_jobs.c.state == job.state)
+            owned = and_(owned, dvm_jobs.c.owner.is_(None) if job.owner is None else dvm_jobs.c.owner == job.owner)
+            return bool(conn.execute(update(dvm_jobs).where(owned).values(owner=self.owner)).rowcount)
+
+        return await self._db.run(work)
 
     async def customer(self, pubkey: str) -> Account:
         """The customer's account, opened empty on first use (money arrives through deposits)."""

@@ -1,0 +1,43 @@
+"""Signs what the DVM says and publishes it to the node's relays and those a job named (OK-checked, logged)."""
+
+import logging
+
+from app.dvm.replies import Reply
+from app.nostr.event import Event, sign_event
+from app.nostr.keys import NodeKeys
+from app.nostr.pool import RelayPool, normalize_relay_url
+
+log = logging.getLogger(__name__)
+
+MAX_POOL_RELAYS = 32  # relays named by jobs are added to the pool up to this many
+
+
+class JobPublisher:
+    def __init__(self, keys: NodeKeys, pool: RelayPool, timeout_s: float) -> None:
+        self.keys = keys
+        self._pool = pool
+        self._timeout_s = timeout_s
+        self._own_relays = pool.urls
+
+    def sign(self, reply: Reply) -> Event:
+        return sign_event(self.keys, reply.kind, reply.tags, reply.content)
+
+    async def publish(self, reply: Reply, job_relays: tuple[str, ...] = ()) -> None:
+        await self.send(self.sign(reply), job_relays)
+
+    async def send(self, event: Event, job_relays: tuple[str, ...] = ()) -> bool:
+        """To the node's relays and those the job named (added to the pool while it has room); True when at least
+        one relay accepted it."""
+        if len(self._pool.urls) < MAX_POOL_RELAYS:
+            self._pool.add(job_relays)
+        pooled = set(self._pool.urls)
+        asked = [url for url in map(normalize_relay_url, job_relays) if url in pooled]
+        targets = list(dict.fromkeys([*self._own_relays, *asked]))
+        results = await self._pool.publish(event, self._timeout_s, targets)
+        accepted = sum(1 for r in results.values() if r.status == "accepted")
+        if not accepted:
+            reasons = sorted({f"{r.status}: {r.message}" for r in results.values()})
+            log.warning("dvm.publish_failed kind=%d event_id=%s reasons=%s", event.kind, event.id, reasons)
+            return False
+        log.info("dvm.published kind=%d event_id=%s accepted=%d/%d", event.kind, event.id, accepted, len(results))
+        return True
