@@ -256,7 +256,10 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     jobs, config = DvmJobs(db, node.leases.owner), DvmConfig(settings.dvm_default_model)
     publisher = JobPublisher(keys, pool, config.publish_timeout_s)
     service = DvmService(publisher, jobs, node.proxy, node.payments, config)
-    recovery = JobRecovery(jobs, publisher, node.payments.refunds, node.leases.is_alive, service.running)
+    recovery = JobRecovery(
+        jobs, publisher, node.payments.refunds,
+        is_alive=node.leases.is_alive, release=node.ledger.release, running=service.running,
+    )  # fmt: skip
     listener = DvmListener(
         pool, service, recovery, keys.pubkey,
         accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs,

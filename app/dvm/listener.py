@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 RECENT_IDS = 10_000  # event ids remembered in memory; the database remembers them all
 LOOKBACK_S = 60  # jobs published this long before the node started listening are still taken
-RECOVER_EVERY_S = 30.0  # as often as processes' liveness leases expire
+RECOVER_EVERY_S = 10.0  # a third of a process's liveness lease
 
 
 class DvmListener:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback
+from app.dvm.requests import request_id_for
 from app.errors import BadRequest, NodeError
 from app.ledger.dvm_jobs import DvmJobs, UnfinishedJob
 from app.nostr import nip44
@@ -17,14 +18,23 @@ from app.payments.refunds import Refunds
 log = logging.getLogger(__name__)
 
 IsAlive = Callable[[str], Awaitable[bool]]
+Release = Callable[[str], Awaitable[bool]]  # a reservation by request id (Ledger.release)
 STOPPED = "the node stopped while running this job"
 
 
 class JobRecovery:
     def __init__(
-        self, jobs: DvmJobs, publisher: JobPublisher, refunds: Refunds, is_alive: IsAlive, running: set[str]
+        self,
+        jobs: DvmJobs,
+        publisher: JobPublisher,
+        refunds: Refunds,
+        *,
+        is_alive: IsAlive,
+        release: Release,
+        running: set[str],
     ) -> None:
         self._jobs = jobs
+        self._release = release
         self._publisher = publisher
         self._refunds = refunds
         self._is_alive = is_alive
@@ -54,6 +64,7 @@ class JobRecovery:
 
     async def _refund(self, job: UnfinishedJob) -> bool:
         """False (try again later) while the customer's money is still held or being settled."""
+        await self._release(request_id_for(job.event_id))  # its owner is dead: nothing will settle it
         account = await self._jobs.customer(job.pubkey)
         try:
             token: str | None = (await self._refunds.refund(account.id, refetch=False)).token

@@ -46,6 +46,11 @@ class JobRequest:
         return orjson.dumps({"model": self.model, "messages": messages, "stream": False, **self.params})
 
 
+def request_id_for(job_id: str) -> str:
+    """The id the job's reservation and charge are journaled under (64 characters at most, as the ledger keeps)."""
+    return "dvm-" + job_id[:60]
+
+
 def _number(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         try:

@@ -14,7 +14,7 @@ from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
-from app.dvm.requests import JobRequest, MalformedJob, parse_job
+from app.dvm.requests import JobRequest, MalformedJob, parse_job, request_id_for
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
@@ -137,7 +137,7 @@ class DvmService:
     async def _serve(self, job: JobRequest, account: Account) -> None:
         processing = asyncio.create_task(self._publisher.publish(feedback(job.event, "processing"), job.relays))
         try:
-            reply = await self._proxy.call(Endpoint.CHAT, job.chat_body(), account.key_hash, _request_id(job))
+            reply = await self._proxy.call(Endpoint.CHAT, job.chat_body(), account.key_hash, request_id_for(job.id))
             text, cost = await text_and_cost(reply)
         except NodeError as exc:
             change = self._sealed(job, await self._change(job, account))
@@ -183,7 +183,3 @@ def _is_tag(tag: object) -> bool:
 def _within_bid(job: JobRequest, max_cost: int) -> None:
     if job.bid_msat is not None and job.bid_msat < max_cost:
         raise MalformedJob(f"the bid ({job.bid_msat} msat) is below the most this job may cost ({max_cost} msat)")
-
-
-def _request_id(job: JobRequest) -> str:
-    return "dvm-" + job.id[:60]
