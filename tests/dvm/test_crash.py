@@ -61,9 +61,11 @@ def hanging_upstream() -> Iterator[str]:
 
 async def _until(customer: Customer, job_id: str, status: str, timeout_s: float) -> Answer:
     async with asyncio.timeout(timeout_s):
-        while status not in (answer := await customer.answers(job_id)).statuses():
+        while True:
+            answer = await customer.answers(job_id)
+            if status in answer.statuses():
+                return answer
             await asyncio.sleep(0.1)
-    return answer
 
 
 def test_a_node_killed_mid_job_refunds_it_after_restart(
