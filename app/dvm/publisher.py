@@ -3,7 +3,7 @@
 import logging
 
 from app.dvm.replies import Reply
-from app.nostr.event import Event, sign_event
+from app.nostr.event import Event, parse_verified, sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool, normalize_relay_url
 
@@ -18,6 +18,13 @@ class JobPublisher:
         self._pool = pool
         self._timeout_s = timeout_s
         self._own_relays = pool.urls
+
+    async def fetch(self, event_id: str, hints: tuple[str, ...]) -> Event | None:
+        """One event by id from the node's relays (and the hinted ones, while the pool has room), verified."""
+        if len(self._pool.urls) < MAX_POOL_RELAYS:
+            self._pool.add(hints)
+        found = parse_verified(await self._pool.query([{"ids": [event_id]}], self._timeout_s / 2))
+        return next((event for event in found if event.id == event_id), None)
 
     def sign(self, reply: Reply) -> Event:
         return sign_event(self.keys, reply.kind, reply.tags, reply.content)

@@ -71,10 +71,12 @@ _PARAMS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def parse_job(event: Event, default_model: str = "", secret_tags: Tags | None = None) -> JobRequest:
-    """The job in `event` (already verified), or MalformedJob with the reason. `secret_tags`: the tags an encrypted
-    job carried in its content, decrypted."""
-    tags = event.tags + (secret_tags or ())
+def parse_job(
+    event: Event, default_model: str = "", tags: Tags | None = None, *, encrypted: bool = False
+) -> JobRequest:
+    """The job in `event` (already verified), or MalformedJob with the reason. `tags`: the job's tags as the node
+    reads them (with an encrypted job's secret tags added and event inputs resolved); default: the event's."""
+    tags = event.tags if tags is None else tags
     params = _params(tags)
     model = params.pop("model", None) or default_model
     if not model:
@@ -87,7 +89,7 @@ def parse_job(event: Event, default_model: str = "", secret_tags: Tags | None = 
         bid_msat=_bid(_first(tags, "bid")),
         relays=_relays(tags),
         cashu=_first(tags, "cashu"),
-        encrypted=secret_tags is not None,
+        encrypted=encrypted,
     )
 
 

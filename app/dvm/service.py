@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
+from app.dvm.inputs import resolve_inputs
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
 from app.dvm.requests import JobRequest, MalformedJob, parse_job, request_id_for
@@ -76,7 +77,7 @@ class DvmService:
 
     async def _run(self, event: Event) -> None:
         try:
-            job = parse_job(event, self._config.default_model, self._secret_tags(event))
+            job = await self._read(event)
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
             _within_bid(job, max_cost)
         except NodeError as exc:
@@ -92,6 +93,11 @@ class DvmService:
             return
         await self._jobs.mark(job.id, "paid", encrypted=job.encrypted)
         await self._serve(job, account)
+
+    async def _read(self, event: Event) -> JobRequest:
+        secret = self._secret_tags(event)
+        tags = await resolve_inputs(event.tags + (secret or ()), self._publisher.fetch)
+        return parse_job(event, self._config.default_model, tags, encrypted=secret is not None)
 
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None

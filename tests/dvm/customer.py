@@ -66,8 +66,10 @@ class Customer:
         await self.client.add_relay(nostr_sdk.RelayUrl.parse(self.relay_url))
         await self.client.connect()
 
-    def sign(self, tags: Sequence[Sequence[str]], kind: int = 5050) -> nostr_sdk.Event:
-        builder = nostr_sdk.EventBuilder(nostr_sdk.Kind(kind), "").tags([nostr_sdk.Tag.parse(list(t)) for t in tags])
+    def sign(self, tags: Sequence[Sequence[str]], kind: int = 5050, content: str = "") -> nostr_sdk.Event:
+        builder = nostr_sdk.EventBuilder(nostr_sdk.Kind(kind), content).tags(
+            [nostr_sdk.Tag.parse(list(t)) for t in tags]
+        )
         return self.keys.sign_event(builder.finalize_unsigned(self.keys.public_key()))
 
     async def publish(self, event: nostr_sdk.Event) -> str:

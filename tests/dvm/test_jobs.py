@@ -209,3 +209,28 @@ def test_an_encrypted_job_is_answered_encrypted(
     assert text and decode_token(change).amount == 4
     report = books(node)
     assert report.reconciles and report.charged_msat == int(tag_value(result, "amount") or 0)
+
+
+def test_event_inputs_are_read_from_the_relays_and_jobs_chain(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay = nostr_relays[0]
+    node = dvm_node(node_factory, mint, relay)
+    tokens = [asyncio.run(mint.make_token(5)) for _ in range(2)]
+
+    async def chained(customer: Customer) -> tuple[Answer, Answer, Answer]:
+        note_id = await customer.publish(customer.sign([], kind=1, content="x" * 3000))
+        rest = job_tags("", MODEL, NODE_KEYS.pubkey)[1:]  # model, max_tokens, p: the inputs come first
+        from_note = await submit(customer, [["i", note_id, "event", relay.url], *rest, ["cashu", tokens[0]]])
+        from_job = await submit(customer, [["i", from_note.results[0]["id"], "job"], *rest, ["cashu", tokens[1]]])
+        missing = await submit(customer, [["i", "ab" * 32, "event"], *rest])
+        return from_note, from_job, missing
+
+    from_note, from_job, missing = with_customer(relay, chained)
+
+    long_prompt_cost = int(tag_value(from_note.results[0], "amount") or 0)
+    assert long_prompt_cost > 700  # about 750 prompt tokens at 1 msat: the note's text was the prompt
+    assert len(from_job.results) == 1 and tag_value(from_job.results[0], "i") == from_note.results[0]["id"]
+    assert int(tag_value(from_job.results[0], "amount") or 0) < long_prompt_cost
+    assert missing.statuses() == ["error"] and "not found" in missing.status_reason("error")
+    assert books(node).reconciles
