@@ -147,7 +147,7 @@ leases = Table(
 )
 
 # NIP-90 job requests (kind 5050) the node has taken, by event id: a job is run once, however often relays deliver
-# it. `state`: taken -> paid -> answered -> done, or failed | payment_required | refunded (a new event with payment
+# it. `state`: taken -> answered -> done, or failed | payment_required | refunded (a new event with payment
 # is a new job). `owner`: boot id of the process running it (app/db/leases.py); a dead owner's unfinished job is
 # recovered by another process: its answer published again, or what the customer holds refunded.
 dvm_jobs = Table(

@@ -1,5 +1,5 @@
 """Jobs left unfinished by a process that died (its liveness lease expired): an answer already stored is published
-again; a job that was taken or paid but never answered is not run again: what the customer's account holds is
+again; a job taken (and perhaps paid) but never answered is not run again: what the customer's account holds is
 refunded as a token in a kind 7000 error. So a job is either answered or refunded, never both and never neither."""
 
 import json

@@ -2,7 +2,7 @@
 deposited to the customer's account, or the customer's balance), run through the same metered path as HTTP chat, and
 answered with kind 7000 feedback and a kind 6050 result carrying the change as a fresh token.
 
-A job moves taken -> paid -> answered -> done in the database; the signed answer is stored before it is published,
+A job moves taken -> answered -> done in the database; the signed answer is stored before it is published,
 so a process that dies on the way leaves enough for another to finish it (app.dvm.recovery)."""
 
 import asyncio
@@ -63,11 +63,13 @@ class DvmService:
     async def handle(self, event: Event) -> None:
         """One admitted job event: run once ever (duplicates are dropped), answered whatever happens."""
         self.running.add(event.id)  # before it is taken: recovery must never see it as abandoned
-        if not await self._jobs.take(event.id, event.pubkey):
+        encrypted = any(tag[0] == "encrypted" for tag in event.tags)
+        account = await self._jobs.take(event.id, event.pubkey, encrypted=encrypted)
+        if account is None:
             self.running.discard(event.id)
             return
         try:
-            await self._run(event)
+            await self._run(event, account)
         except Exception:
             log.exception("dvm.job_failed job=%s", event.id)
             await self._publisher.publish(feedback(event, "error", "internal error"))
@@ -75,7 +77,7 @@ class DvmService:
         finally:
             self.running.discard(event.id)
 
-    async def _run(self, event: Event) -> None:
+    async def _run(self, event: Event, account: Account) -> None:
         try:
             job = await self._read(event)
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
@@ -84,14 +86,13 @@ class DvmService:
             await self._refuse(event, "error", exc.message)
             return
         try:
-            account = await self._paid(job, max_cost)
+            account = await self._paid(job, account, max_cost)
         except PaymentRequired as exc:
             await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
             return
         except NodeError as exc:
             await self._refuse(event, "error", exc.message, job.relays)
             return
-        await self._jobs.mark(job.id, "paid", encrypted=job.encrypted)
         await self._serve(job, account)
 
     async def _read(self, event: Event) -> JobRequest:
@@ -122,9 +123,8 @@ class DvmService:
             return text
         return nip44.encrypt(self._keys, job.customer, text)
 
-    async def _paid(self, job: JobRequest, max_cost: int) -> Account:
+    async def _paid(self, job: JobRequest, account: Account, max_cost: int) -> Account:
         """The customer's account once it covers the job's maximum cost; its `cashu` token deposited first."""
-        account = await self._jobs.customer(job.customer)
         if job.cashu is None:
             if account.available_msat < max_cost:
                 raise PaymentRequired(max_cost, f"this job may cost up to {max_cost} msat: attach a cashu token")

@@ -35,7 +35,7 @@ def _insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
 
 
-UNFINISHED = ("taken", "paid", "answered")
+UNFINISHED = ("taken", "answered")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +54,17 @@ class DvmJobs:
         self.owner = owner  # this process's boot id
         self._clock = clock
 
-    async def take(self, event_id: str, pubkey: str) -> bool:
-        """Claim a job event; False when it was taken before (by this process or another)."""
+    async def take(self, event_id: str, pubkey: str, *, encrypted: bool = False) -> Account | None:
+        """Claim a job event and return its customer's account (opened on first use), in one transaction; None when
+        the job was taken before (by this process or another)."""
         now = int(self._clock())
         values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "owner": self.owner,
-                  "created_at": now, "updated_at": now}  # fmt: skip
-        return await self._db.run(lambda conn: _insert_new(conn, dvm_jobs, values))
+                  "encrypted": encrypted, "created_at": now, "updated_at": now}  # fmt: skip
+
+        def work(conn: Connection) -> Account | None:
+            return _open_account(conn, pubkey, now) if _insert_new(conn, dvm_jobs, values) else None
+
+        return await self._db.run(work)
 
     async def mark(self, event_id: str, state: str, **fields: object) -> None:
         """Move a job to `state`, setting the given columns too (cost_msat, answer, encrypted)."""
@@ -92,14 +97,14 @@ class DvmJobs:
 
     async def customer(self, pubkey: str) -> Account:
         """The customer's account, opened empty on first use (money arrives through deposits)."""
-        key_hash = customer_key_hash(pubkey)
         now = int(self._clock())
+        return await self._db.run(lambda conn: _open_account(conn, pubkey, now))
 
-        def work(conn: Connection) -> Account:
-            values = {"key_hash": key_hash, "balance_msat": 0, "reserved_msat": 0, "created_at": now}
-            _insert_new(conn, api_keys, values)
-            account = find_by_hash(key_hash)(conn)
-            assert account is not None
-            return account
 
-        return await self._db.run(work)
+def _open_account(conn: Connection, pubkey: str, now: int) -> Account:
+    key_hash = customer_key_hash(pubkey)
+    values = {"key_hash": key_hash, "balance_msat": 0, "reserved_msat": 0, "created_at": now}
+    _insert_new(conn, api_keys, values)
+    account = find_by_hash(key_hash)(conn)
+    assert account is not None
+    return account
