@@ -22,9 +22,13 @@ import nostr_sdk
 from app.cashu.client import MintClient
 from app.cashu.tokens import Token, encode_token_v4
 from app.cashu.wallet import mint_proofs
+from app.db.database import open_database
 from app.dvm.customer import JobOutcome, JobSpec, request_job
+from app.ledger.service import Ledger
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool
+from app.treasury.report import wallet_report
+from app.treasury.service import Treasury
 from bench.payments import _start_mint
 from bench.services import start_service, stop_service
 from tests.fixtures.ports import free_port
@@ -104,6 +108,16 @@ async def _timed_crowd(name: str, work: Callable[[int], Awaitable[None]], custom
     print(f"{name}: {done / elapsed:.1f} jobs/s ({done} results in {elapsed:.1f} s{failed})")
 
 
+async def _books(database_url: str) -> None:
+    db = open_database(database_url)
+    try:
+        violations = await Ledger(db).check()
+        report = await wallet_report(Treasury(db))
+    finally:
+        await db.close()
+    print(f"books: ledger check {violations or 'clean'}, wallet reconciles: {report.reconciles}")
+
+
 async def _run(args: argparse.Namespace, work: Path) -> None:
     # the default rate limit (60 events a minute per connection) would throttle the node's one connection
     unlimited = nostr_sdk.RateLimit(max_reqs=1_000_000, notes_per_minute=1_000_000)
@@ -122,6 +136,7 @@ async def _run(args: argparse.Namespace, work: Path) -> None:
     try:
         await _latency(relay_url, node_keys.pubkey, mint_url, args.jobs)
         await _throughput(relay_url, node_keys.pubkey, mint_url, args.customers, args.rounds)
+        await _books(env["DATABASE_URL"])
     finally:
         stop_service(node)
         mint.terminate()
