@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-from app.errors import NodeError
 from app.nostr.event import Event, Tags
 
 JOB_KIND = 5050
@@ -18,7 +17,17 @@ TEXT_INPUTS = ("text", "prompt")
 MAX_JOB_RELAYS = 3  # relays a job may ask its result to go to, beyond the node's own
 
 
-class MalformedJob(NodeError):
+class JobRefused(Exception):
+    """Why a job is not run, as its kind 7000 feedback says. Not a NodeError: it never leaves over HTTP."""
+
+    default_message = "job refused"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class MalformedJob(JobRefused):
     default_message = "malformed job request"
 
 

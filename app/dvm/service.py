@@ -15,7 +15,7 @@ from app.dvm.completion import text_and_cost
 from app.dvm.inputs import resolve_inputs
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
-from app.dvm.requests import JobRequest, MalformedJob, parse_job, request_id_for
+from app.dvm.requests import JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
@@ -35,7 +35,7 @@ class DvmConfig:
     publish_timeout_s: float = 10.0
 
 
-class PaymentRequired(NodeError):
+class PaymentRequired(JobRefused):
     default_message = "payment required"
 
     def __init__(self, amount_msat: int, message: str | None = None) -> None:
@@ -80,7 +80,7 @@ class DvmService:
             job = await self._read(event)
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
             _within_bid(job, max_cost)
-        except NodeError as exc:
+        except (NodeError, JobRefused) as exc:
             await self._refuse(event, "error", exc.message)
             return
         try:
