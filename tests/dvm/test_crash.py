@@ -2,18 +2,24 @@
 7000 error carrying the customer's money as a token), never answered as well, and the books reconcile."""
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from app.cashu.tokens import decode_token
+from app.db.database import open_database
+from app.ledger.dvm_jobs import DvmJobs
+from app.nostr.event import sign_event
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
 from tests.fixtures.mint import RunningMint
-from tests.fixtures.node import TEST_PRICES
+from tests.fixtures.node import TEST_PRICES, NodeFactory
 from tests.fixtures.node_process import NodeProcess, books
 from tests.fixtures.relay import TestRelay
+from tests.nostr.relay_helpers import eventually, fetch
 
 
 class HangingUpstream:
@@ -106,3 +112,44 @@ def test_a_node_killed_mid_job_refunds_it_after_restart(
     report = books(database_url)
     assert report.reconciles
     assert (report.deposited_msat, report.refunded_msat, report.charged_msat) == (5000, 5000, 0)
+
+
+def test_an_answer_stored_by_a_dead_process_is_published_by_the_next(
+    node_factory: NodeFactory, nostr_relays: list[TestRelay], database_url: str
+) -> None:
+    keys, relay, customer = NodeKeys.generate(), nostr_relays[2], NodeKeys.generate()
+    job = sign_event(customer, 5050, [["i", "hi", "text"], ["p", keys.pubkey]], "")
+    stored = [sign_event(keys, 6050, [["e", job.id], ["p", customer.pubkey], ["amount", "7"]], "the answer")]
+
+    async def died_after_storing() -> None:
+        db = open_database(database_url)
+        try:
+            jobs = DvmJobs(db, owner="a-process-that-died")
+            assert await jobs.take(job.id, customer.pubkey) is not None
+            await jobs.mark(job.id, "answered", answer=json.dumps([event.to_json() for event in stored]))
+        finally:
+            await db.close()
+
+    asyncio.run(died_after_storing())
+    node_factory(dvm_enabled=True, relays=[relay.url], nsec=keys.nsec())
+
+    async def published() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+
+        async def seen() -> bool:
+            found[:] = await fetch(relay.url, [{"kinds": [6050], "#e": [job.id]}])
+            return bool(found)
+
+        await eventually(seen, timeout_s=20)
+        return found
+
+    assert [event["id"] for event in asyncio.run(published())] == [stored[0].id]
+
+    async def finished() -> bool:
+        db = open_database(database_url)
+        try:
+            return await DvmJobs(db).unfinished() == []
+        finally:
+            await db.close()
+
+    asyncio.run(eventually(finished, timeout_s=10))
