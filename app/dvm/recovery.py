@@ -55,8 +55,9 @@ class JobRecovery:
 
     async def _finish(self, job: UnfinishedJob) -> bool:
         if job.state == "answered" and job.answer:
-            for raw in json.loads(job.answer):
-                await self._publisher.send(Event.from_json(raw))
+            accepted = [await self._publisher.send(Event.from_json(raw)) for raw in json.loads(job.answer)]
+            if not all(accepted):
+                return False  # the relays are down: next round
             await self._jobs.mark(job.event_id, "done", answer=None)
             log.warning("dvm.recovered job=%s answer=published_again", job.event_id)
             return True

@@ -163,9 +163,9 @@ class DvmService:
         """Stored before it is published: a process that dies now leaves the answer for another to publish."""
         stored = json.dumps([event.to_json() for event in events], separators=(",", ":"))
         await self._jobs.mark(job.id, "answered", answer=stored, cost_msat=cost)
-        for event in events:
-            await self._publisher.send(event, job.relays)
-        await self._jobs.mark(job.id, state, answer=None)
+        accepted = [await self._publisher.send(event, job.relays) for event in events]
+        if all(accepted):  # else it stays answered: recovery publishes it again
+            await self._jobs.mark(job.id, state, answer=None)
 
     async def _change(self, job: JobRequest, account: Account) -> str | None:
         """A job paid with a token gets what the customer's balance holds back as a token; a job paid from the

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
+from tests.fixtures.ports import free_port
 from tests.fixtures.relay import TestRelay
 from tests.payments.helpers import books
 from tests.payments.test_deposits import proof_states
@@ -233,4 +235,22 @@ def test_event_inputs_are_read_from_the_relays_and_jobs_chain(
     assert len(from_job.results) == 1 and tag_value(from_job.results[0], "i") == from_note.results[0]["id"]
     assert int(tag_value(from_job.results[0], "amount") or 0) < long_prompt_cost
     assert missing.statuses() == ["error"] and "not found" in missing.status_reason("error")
+    assert books(node).reconciles
+
+
+def test_a_relay_that_is_down_does_not_hold_the_answer(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    relay, down = nostr_relays[0], f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+    node = node_factory(cashu_mints=[mint.url], dvm_enabled=True, relays=[relay.url, down], nsec=NODE_KEYS.nsec())
+    token = asyncio.run(mint.make_token(5))
+
+    async def timed(customer: Customer) -> tuple[Answer, float]:
+        started = time.monotonic()
+        answer = await submit(customer, job_tags("hi", MODEL, NODE_KEYS.pubkey, cashu=token))
+        return answer, time.monotonic() - started
+
+    answer, seconds = with_customer(relay, timed)
+
+    assert len(answer.results) == 1 and seconds < 5  # the publish timeout is 10 s per relay
     assert books(node).reconciles
