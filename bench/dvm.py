@@ -10,6 +10,7 @@ many customers at once.
 
 import argparse
 import asyncio
+import secrets
 import statistics
 import tempfile
 import time
@@ -51,7 +52,8 @@ class Customer:
         self.provider = provider
 
     async def job(self, cashu: str | None) -> JobOutcome:
-        spec = JobSpec(MODEL, "hello there, node", self.provider, cashu, max_tokens=8)
+        # a fresh prompt per job: the same tags in the same second would be the same event (id), answered once
+        spec = JobSpec(MODEL, f"hello there, node ({secrets.token_hex(4)})", self.provider, cashu, max_tokens=8)
         outcome = await request_job(self.pool, self.keys, spec, timeout_s=120)
         if outcome.result is None:
             FAILURES.append(str(outcome.final_status))
