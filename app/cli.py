@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from app.db.database import Database, open_database
 from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
+from app.dvm.cli import add_arguments as add_dvm_arguments
 from app.earnings_cli import register as register_earnings
 from app.ledger.service import Ledger
 from app.observability.logging import configure_logging, log_config
@@ -231,6 +232,12 @@ def earnings(settings: Settings, args: argparse.Namespace) -> int:
     return run_earnings_cli(settings, args)
 
 
+def dvm_request(_: Settings, args: argparse.Namespace) -> int:
+    from app.dvm.cli import run_request
+
+    return run_request(args)
+
+
 def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
@@ -271,6 +278,12 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--json", action="store_true", help="print JSON instead of a table")
     find.set_defaults(handler=discover)
     register_earnings(commands, earnings)
+    dvm = commands.add_parser("dvm", help="NIP-90 data vending machine").add_subparsers(
+        dest="dvm_command", required=True
+    )
+    job = dvm.add_parser("request", help="publish a kind 5050 job, wait for its result, print it and the change")
+    add_dvm_arguments(job)
+    job.set_defaults(handler=dvm_request)
     return parser
 
 

@@ -24,10 +24,17 @@ from app.db.ping import ping
 from app.db.urls import redacted
 from app.demo_upstream import DemoUpstreamFailed, start_demo_upstream, stop_demo_upstream
 from app.devmint import start_local_mint, stop_local_mint
+from app.dvm.handler import HandlerInfo
+from app.dvm.listener import DvmListener
+from app.dvm.publisher import JobPublisher
+from app.dvm.recovery import JobRecovery
+from app.dvm.service import DvmConfig, DvmService
+from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.service import Ledger
 from app.node import Node
 from app.nostr.announcer import Announcer
 from app.nostr.keys import load_node_keys
+from app.nostr.pool import RelayPool
 from app.nostr.provider_cache import ProviderCache
 from app.observability.metrics import Metrics
 from app.observability.ready import Check, Readiness
@@ -224,6 +231,8 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
         ),
     )
     await _start_nostr(node, stack)
+    if settings.dvm_enabled:
+        await _start_dvm(node, db, stack)
     node.readiness = _start_readiness(settings, db, upstreams, stack)
     log.info("node.started: database=%s upstream=%s", redacted(settings.database_url), upstream_url)
     return node
@@ -325,6 +334,31 @@ async def _start_nostr(node: Node, stack: AsyncExitStack) -> None:
         node.providers = ProviderCache(settings.relays, refresh_s=settings.providers_refresh_s)
         await node.providers.start()
         stack.push_async_callback(node.providers.stop)
+
+
+async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
+    """The NIP-90 service provider: jobs from the node's relays, paid and run on this node's ledger."""
+    settings = node.settings
+    keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
+    pool = RelayPool(settings.relays)
+    jobs, config = DvmJobs(db, node.leases.owner), DvmConfig(settings.dvm_default_model)
+    publisher = JobPublisher(keys, pool, config.publish_timeout_s)
+    service = DvmService(publisher, jobs, node.proxy, node.payments, config)
+    recovery = JobRecovery(
+        jobs, publisher, node.payments.refunds,
+        is_alive=node.leases.is_alive, release=node.ledger.release, running=service.running,
+    )  # fmt: skip
+    listener = DvmListener(
+        pool, service, recovery, keys.pubkey,
+        accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs,
+    )  # fmt: skip
+    await listener.start()
+    stack.push_async_callback(listener.stop)
+    if node.announcer is not None:
+        info = HandlerInfo(
+            settings.name, settings.description, node.catalog.current, node.rates, settings.max_completion_tokens
+        )
+        node.announcer.also_publish(info.events)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:

@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     redis_url: SecretStr = SecretStr("")  # counters shared by every worker and replica; empty = in memory
     rate_limit_prefix: str = "routstr"  # Redis key prefix (nodes sharing a Redis and a prefix share limits)
 
+    # NIP-90 data vending machine (kind 5050 text generation, paid in ecash)
+    dvm_enabled: bool = False
+    dvm_accept_untargeted: bool = False  # also take jobs that name no service provider
+    dvm_default_model: str = ""  # for jobs without a model param; empty: such jobs are refused
+    dvm_max_jobs: int = Field(default=64, gt=0)  # jobs run at once
+
     @field_validator("cashu_mints", "relays", "cors_origins", "rate_limit_exempt_ips", "btc_usd_sources", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Float,
@@ -162,4 +163,23 @@ admin_sessions = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+# NIP-90 job requests (kind 5050) the node has taken, by event id: a job is run once, however often relays deliver
+# it. `state`: taken -> answered -> done, or failed | payment_required | refunded (a new event with payment
+# is a new job). `owner`: boot id of the process running it (app/db/leases.py); a dead owner's unfinished job is
+# recovered by another process: its answer published again, or what the customer holds refunded.
+dvm_jobs = Table(
+    "dvm_jobs",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("pubkey", String(64), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("answer", Text, nullable=True),  # JSON list of the signed events that answer it, kept until published
+    Column("encrypted", Boolean, nullable=False, server_default=text("false")),  # answers sealed (NIP-44)
+    Column("cost_msat", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_dvm_jobs_state", "state"),
 )

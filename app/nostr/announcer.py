@@ -30,6 +30,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Addressable:
+    """An addressable event published beside the listing (a NIP-89 handler, say); `tags` include its d."""
+
+    kind: int
+    d: str
+    tags: list[list[str]]
+    content: str
+
+
+Addressables = Callable[[], Awaitable[Sequence[Addressable]]]
+
+
+@dataclass(frozen=True)
 class AnnounceTiming:
     """Timeouts and backoffs; production defaults, tests shrink them."""
 
@@ -90,6 +103,14 @@ class Announcer:
         self._last_event: Event | None = None
         self._skipped_reason: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._extras: list[Addressables] = []
+        self._last_extras: list[Event] = []
+
+    def also_publish(self, build: Addressables) -> None:
+        """Publish what `build` returns beside the listing, each time it is published (same relays, OK-checked,
+        retried, created_at strictly increasing per kind and d); published at once."""
+        self._extras.append(build)
+        self._changed.set()
 
     async def start(self) -> None:
         """Begin announcing in the background; returns at once (relays never delay start-up)."""
@@ -231,7 +252,19 @@ class Announcer:
         self._skipped_reason = None
         return replace(self._listing, urls=public)
 
+    async def _publish_extras(self) -> None:
+        events = []
+        for build in self._extras:
+            for item in await build():
+                stamp = await self._clock.stamp(item.kind, item.d)
+                events.append(sign_event(self._keys, item.kind, item.tags, item.content, stamp))
+        self._last_extras = events
+        for event in events:
+            log.info("nostr.announce_extra kind=%d event_id=%s", event.kind, event.id)
+            await self._publish(event, self._pool.urls)
+
     async def _announce(self) -> None:
+        await self._publish_extras()
         listing = self._announced_listing()
         if listing is None or self._provider_id is None:
             return
@@ -244,8 +277,11 @@ class Announcer:
     async def _retry_due(self) -> None:
         now = time.monotonic()
         due = [url for url, retry in self._retries.items() if retry.due <= now]
-        if due and self._last_event is not None:
-            await self._publish(self._last_event, due)
+        if not due:
+            return
+        listing = [self._last_event] if self._last_event is not None else []
+        for event in [*self._last_extras, *listing]:
+            await self._publish(event, due)
 
     async def _publish(self, event: Event, urls: list[str]) -> None:
         results = await self._pool.publish(event, self._timing.publish_timeout_s, urls)

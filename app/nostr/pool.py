@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from app.nostr.backoff import Backoff
 from app.nostr.event import Event
-from app.nostr.relay import PublishResult, QueryResult, RelayConnection
+from app.nostr.relay import OnEvent, PublishResult, QueryResult, RelayConnection
 
 
 def normalize_relay_url(url: str) -> str:
@@ -74,6 +74,16 @@ class RelayPool:
             for event in result.events:
                 unique.setdefault(str(event.get("id")), event)
         return list(unique.values())
+
+    async def listen(self, filters: list[dict[str, Any]], on_event: OnEvent) -> list[tuple[str, str]]:
+        """A lasting subscription on every relay of the pool (see RelayConnection.listen); pass what it returns to
+        `unlisten` to end it."""
+        relays = self._all()
+        sub_ids = await asyncio.gather(*(relay.listen(filters, on_event) for relay in relays))
+        return [(relay.url, sub_id) for relay, sub_id in zip(relays, sub_ids, strict=True)]
+
+    async def unlisten(self, subscriptions: list[tuple[str, str]]) -> None:
+        await asyncio.gather(*(self._relays[url].unlisten(sub_id) for url, sub_id in subscriptions))
 
     async def close(self) -> None:
         await asyncio.gather(*(relay.close() for relay in self._all()))

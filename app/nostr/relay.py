@@ -5,6 +5,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from app.nostr.event import Event
 log = logging.getLogger(__name__)
 
 PublishStatus = Literal["accepted", "refused", "timeout"]
+OnEvent = Callable[[dict[str, Any]], None]
 _CONNECT_ERRORS = (OSError, TimeoutError, InvalidHandshake, ConnectionClosed)
 
 
@@ -65,6 +67,7 @@ class RelayConnection:
         self._task: asyncio.Task[None] | None = None
         self._pending_ok: dict[str, _PendingOk] = {}
         self._subscriptions: dict[str, _Subscription] = {}
+        self._listeners: dict[str, tuple[list[dict[str, Any]], OnEvent]] = {}
         self.last_notice: str | None = None
 
     @property
@@ -120,6 +123,23 @@ class RelayConnection:
             await self._send_quietly(["CLOSE", sub_id])
         return QueryResult(self.url, subscription.events, complete, reason)
 
+    async def listen(self, filters: list[dict[str, Any]], on_event: OnEvent) -> str:
+        """Keep a REQ open for good: sent again after every reconnect, each EVENT handed to `on_event` (unverified;
+        stored events come again after a reconnect, so the caller drops the ones it has seen)."""
+        self.start()
+        sub_id = secrets.token_hex(8)
+        self._listeners[sub_id] = (filters, on_event)
+        await self._send_quietly(["REQ", sub_id, *filters])
+        return sub_id
+
+    async def unlisten(self, sub_id: str) -> None:
+        if self._listeners.pop(sub_id, None) is not None:
+            await self._send_quietly(["CLOSE", sub_id])
+
+    async def _resubscribe(self, ws: ClientConnection) -> None:
+        for sub_id, (filters, _) in list(self._listeners.items()):
+            await ws.send(orjson.dumps(["REQ", sub_id, *filters]).decode())
+
     async def _send_when_connected(self, message: list[Any], pending: _PendingOk | None = None) -> None:
         """Send on the current connection, waiting for (re)connection as long as the caller's timeout allows."""
         text = orjson.dumps(message).decode()
@@ -150,6 +170,7 @@ class RelayConnection:
             try:
                 async with connect(self.url, open_timeout=self._connect_timeout_s, max_size=2**22) as ws:
                     self._on_open(ws)
+                    await self._resubscribe(ws)
                     async for raw in ws:
                         self._dispatch(raw)
             except InvalidURI:
@@ -198,6 +219,10 @@ class RelayConnection:
             pending.outcome.set_result(("accepted" if message[2] is True else "refused", reason))
 
     def _on_event(self, message: list[Any]) -> None:
+        listener = self._listeners.get(str(message[1]))
+        if listener is not None and len(message) >= 3 and isinstance(message[2], dict):
+            listener[1](message[2])
+            return
         sub = self._subscriptions.get(str(message[1]))
         if sub is not None and len(message) >= 3 and isinstance(message[2], dict):
             sub.events.append(message[2])

@@ -1,0 +1,59 @@
+"""`python -m app dvm request`: try a DVM end to end from a shell (publish a 5050, print the result and change)."""
+
+import argparse
+import asyncio
+import sys
+
+from app.dvm.customer import JobOutcome, JobSpec, provider_hex, request_job
+from app.nostr.keys import NodeKeys
+from app.nostr.pool import RelayPool
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--prompt", required=True)
+    parser.add_argument("--relay", action="append", required=True, help="ws(s):// relay; repeat for more")
+    parser.add_argument("--provider", help="the node's npub or hex pubkey (the job's p tag); none: untargeted")
+    parser.add_argument("--cashu", help="a cashuA/cashuB token paying the job")
+    parser.add_argument("--nsec", help="the customer's key (nsec1... or hex); default: a fresh one")
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--timeout", type=float, default=60.0)
+
+
+def run_request(args: argparse.Namespace) -> int:
+    """Exit 0 with a result, 1 on error or payment-required feedback, 2 on bad arguments or no answer in time."""
+    try:
+        keys = NodeKeys.from_secret(args.nsec) if args.nsec else NodeKeys.generate()
+        provider = provider_hex(args.provider) if args.provider else None
+    except ValueError as exc:
+        print(f"bad argument: {exc}", file=sys.stderr)
+        return 2
+    spec = JobSpec(args.model, args.prompt, provider, args.cashu, args.max_tokens)
+    try:
+        outcome = asyncio.run(_request(args.relay, keys, spec, args.timeout))
+    except TimeoutError:
+        print(f"no answer within {args.timeout:g}s", file=sys.stderr)
+        return 2
+    return _print(outcome)
+
+
+async def _request(relays: list[str], keys: NodeKeys, spec: JobSpec, timeout_s: float) -> JobOutcome:
+    pool = RelayPool(relays)
+    try:
+        return await request_job(pool, keys, spec, timeout_s)
+    finally:
+        await pool.close()
+
+
+def _print(outcome: JobOutcome) -> int:
+    print(f"job {outcome.job_id} answered in {outcome.seconds:.3f}s", file=sys.stderr)
+    if outcome.result is None:
+        status, reason = outcome.final_status or ("error", "")
+        amount = f" (amount {outcome.amount_msat} msat)" if outcome.amount_msat is not None else ""
+        print(f"{status}: {reason}{amount}", file=sys.stderr)
+        return 1
+    print(outcome.result.content)
+    print(f"cost: {outcome.amount_msat} msat", file=sys.stderr)
+    if outcome.change:
+        print(f"change: {outcome.change}")
+    return 0

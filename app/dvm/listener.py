@@ -1,0 +1,97 @@
+"""Listens for kind 5050 jobs on the node's relays and hands each admitted one to the DVM service, a bounded number
+at a time; the same event delivered by several relays (or again after a reconnect) is handled once."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import Any
+
+from app.dvm.admission import admitted
+from app.dvm.recovery import JobRecovery
+from app.dvm.requests import JOB_KIND
+from app.dvm.service import DvmService
+from app.nostr.pool import RelayPool
+
+log = logging.getLogger(__name__)
+
+RECENT_IDS = 10_000  # event ids remembered in memory; the database remembers them all
+LOOKBACK_S = 60  # jobs published this long before the node started listening are still taken
+RECOVER_EVERY_S = 10.0  # a third of a process's liveness lease
+
+
+class DvmListener:
+    def __init__(
+        self,
+        pool: RelayPool,
+        service: DvmService,
+        recovery: JobRecovery,
+        pubkey: str,
+        *,
+        accept_untargeted: bool,
+        max_jobs: int = 64,
+    ) -> None:
+        self._pool = pool
+        self._service = service
+        self._recovery = recovery
+        self._pubkey = pubkey
+        self._accept_untargeted = accept_untargeted
+        self._slots = asyncio.Semaphore(max_jobs)
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def filters(self) -> list[dict[str, Any]]:
+        since = int(time.time()) - LOOKBACK_S
+        if self._accept_untargeted:
+            return [{"kinds": [JOB_KIND], "since": since}]
+        return [{"kinds": [JOB_KIND], "#p": [self._pubkey], "since": since}]
+
+    async def start(self) -> None:
+        await self._pool.listen(self.filters(), self._on_event)
+        self._spawn(self._recover_periodically(), "dvm recovery")
+        log.info("dvm.listening relays=%s untargeted=%s", self._pool.urls, self._accept_untargeted)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._pool.close()
+
+    def _on_event(self, raw: dict[str, Any]) -> None:
+        event_id = raw.get("id")
+        if not isinstance(event_id, str) or event_id in self._recent:
+            return
+        event = admitted(raw, self._pubkey, self._accept_untargeted)
+        if event is None:
+            return
+        self._remember(event.id)
+        self._spawn(self._handle(event), f"dvm job {event.id[:8]}")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recover_periodically(self) -> None:
+        while True:
+            try:
+                await self._recovery.recover()
+            except Exception:  # the database or a mint is unreachable: the next round tries again
+                log.exception("dvm.recovery_failed")
+            await asyncio.sleep(RECOVER_EVERY_S)
+
+    async def _handle(self, event: Any) -> None:
+        async with self._slots:
+            try:
+                await self._service.handle(event)
+            except Exception:  # the database was unreachable: the job stays untaken and is seen again later
+                self._recent.pop(event.id, None)
+                log.exception("dvm.handle_failed job=%s", event.id)
+
+    def _remember(self, event_id: str) -> None:
+        self._recent[event_id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)

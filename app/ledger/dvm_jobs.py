@@ -1,0 +1,110 @@
+"""NIP-90 jobs in SQL: which job events were taken (a job runs once, however often relays deliver it) and the
+account of each Nostr customer, keyed by its pubkey."""
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.db.database import Database
+from app.db.tables import api_keys, dvm_jobs
+from app.ledger.accounts import find_by_hash
+from app.ledger.records import Account
+
+Clock = Callable[[], float]
+
+# A customer's key hash is not a sha256 hex digest (hash_key's output is 64 hex digits), so no API key presented
+# over HTTP can ever reach a Nostr customer's balance.
+_CUSTOMER_PREFIX = "npub:"
+
+
+def customer_key_hash(pubkey: str) -> str:
+    """The account of the Nostr key `pubkey` (64 hex), 64 characters as the key_hash column holds."""
+    digest = hashlib.sha256(bytes.fromhex(pubkey)).hexdigest()
+    return _CUSTOMER_PREFIX + digest[: 64 - len(_CUSTOMER_PREFIX)]
+
+
+def _insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """Insert the row unless its key exists; True when it was inserted."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    return conn.execute(statement.returning(*table.primary_key.columns)).first() is not None
+
+
+UNFINISHED = ("taken", "answered")
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedJob:
+    event_id: str
+    pubkey: str
+    state: str
+    owner: str | None
+    answer: str | None
+    encrypted: bool
+
+
+class DvmJobs:
+    def __init__(self, db: Database, owner: str | None = None, clock: Clock = time.time) -> None:
+        self._db = db
+        self.owner = owner  # this process's boot id
+        self._clock = clock
+
+    async def take(self, event_id: str, pubkey: str, *, encrypted: bool = False) -> Account | None:
+        """Claim a job event and return its customer's account (opened on first use), in one transaction; None when
+        the job was taken before (by this process or another)."""
+        now = int(self._clock())
+        values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "owner": self.owner,
+                  "encrypted": encrypted, "created_at": now, "updated_at": now}  # fmt: skip
+
+        def work(conn: Connection) -> Account | None:
+            return _open_account(conn, pubkey, now) if _insert_new(conn, dvm_jobs, values) else None
+
+        return await self._db.run(work)
+
+    async def mark(self, event_id: str, state: str, **fields: object) -> None:
+        """Move a job to `state`, setting the given columns too (cost_msat, answer, encrypted)."""
+        now = int(self._clock())
+
+        def work(conn: Connection) -> None:
+            values = {"state": state, "updated_at": now, **fields}
+            conn.execute(update(dvm_jobs).where(dvm_jobs.c.event_id == event_id).values(**values))
+
+        await self._db.run(work)
+
+    async def unfinished(self) -> list[UnfinishedJob]:
+        def work(conn: Connection) -> list[UnfinishedJob]:
+            c = dvm_jobs.c
+            columns = (c.event_id, c.pubkey, c.state, c.owner, c.answer, c.encrypted)
+            rows = conn.execute(select(*columns).where(c.state.in_(UNFINISHED))).all()
+            return [UnfinishedJob(r.event_id, r.pubkey, r.state, r.owner, r.answer, bool(r.encrypted)) for r in rows]
+
+        return await self._db.run(work)
+
+    async def take_over(self, job: UnfinishedJob) -> bool:
+        """Become the owner of a dead process's unfinished job; False when another process took it first."""
+
+        def work(conn: Connection) -> bool:
+            owned = and_(dvm_jobs.c.event_id == job.event_id, dvm_jobs.c.state == job.state)
+            owned = and_(owned, dvm_jobs.c.owner.is_(None) if job.owner is None else dvm_jobs.c.owner == job.owner)
+            return bool(conn.execute(update(dvm_jobs).where(owned).values(owner=self.owner)).rowcount)
+
+        return await self._db.run(work)
+
+    async def customer(self, pubkey: str) -> Account:
+        """The customer's account, opened empty on first use (money arrives through deposits)."""
+        now = int(self._clock())
+        return await self._db.run(lambda conn: _open_account(conn, pubkey, now))
+
+
+def _open_account(conn: Connection, pubkey: str, now: int) -> Account:
+    key_hash = customer_key_hash(pubkey)
+    values = {"key_hash": key_hash, "balance_msat": 0, "reserved_msat": 0, "created_at": now}
+    _insert_new(conn, api_keys, values)
+    account = find_by_hash(key_hash)(conn)
+    assert account is not None
+    return account
