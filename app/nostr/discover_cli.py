@@ -5,7 +5,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from app.nostr.discovery import Provider, discover
+from app.nostr.discovery import NoRelayAnswered, Provider, discover
 
 _COLUMNS = ("NAME", "NPUB", "D", "ENDPOINT", "MODELS", "CHEAPEST sat/tok", "UP")
 _NAME_WIDTH = 28
@@ -43,11 +43,16 @@ def _rank(provider: Provider) -> tuple[bool, float, str]:
 
 
 def run_discover_cli(relays: Sequence[str], as_json: bool, *, timeout: float = 5.0) -> int:
-    """Print the providers (table or JSON list) to stdout; exit status 0, or 2 when no relay list is given."""
+    """Print the providers (table or JSON list) to stdout; exit status 0, 1 when no relay answered (an empty list
+    would look like a quiet network), or 2 when no relay list is given."""
     if not relays:
         print("no relays configured (set RELAYS)", file=sys.stderr)
         return 2
-    providers = asyncio.run(discover(relays, timeout=timeout))
+    try:
+        providers = asyncio.run(discover(relays, timeout=timeout))
+    except NoRelayAnswered as silent:
+        print(f"discover: {silent}", file=sys.stderr)
+        return 1
     if as_json:
         print(json.dumps([p.to_json() for p in providers], indent=2, ensure_ascii=False))
     else:

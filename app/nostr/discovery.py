@@ -53,6 +53,10 @@ class Provider:
         }
 
 
+class NoRelayAnswered(Exception):
+    pass
+
+
 async def discover(
     relays: Sequence[str],
     *,
@@ -78,6 +82,8 @@ async def find_listings(relays: Sequence[str], *, relay_timeout_s: float) -> lis
     pool = RelayPool(relays, connect_timeout_s=timeout)
     try:
         found = _current(await pool.query(_listing_filters(), timeout))
+        if pool.answered == 0:
+            raise NoRelayAnswered(f"none of {len(relays)} relays answered within {timeout:g}s")
         pointers = _unresolved_addresses(found)
         if pointers:
             pool.add(_hint_relays(found))

@@ -36,6 +36,7 @@ class RelayPool:
         self._reconnect = (reconnect_base_s, reconnect_cap_s)
         self._relays: dict[str, RelayConnection] = {}
         self.add(urls)
+        self.answered = 0  # relays that answered the last query (EOSE, or events before the timeout)
 
     @property
     def urls(self) -> list[str]:
@@ -69,6 +70,7 @@ class RelayPool:
     async def query(self, filters: list[dict[str, Any]], timeout_s: float) -> list[dict[str, Any]]:
         """Events from every relay matching any filter, once each (by id), in no particular order."""
         results: list[QueryResult] = await asyncio.gather(*(relay.query(filters, timeout_s) for relay in self._all()))
+        self.answered = sum(1 for result in results if result.complete or result.events)
         unique: dict[str, dict[str, Any]] = {}
         for result in results:
             for event in result.events:

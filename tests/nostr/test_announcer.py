@@ -117,7 +117,7 @@ async def test_relay_down_at_start_gets_the_event_when_back(
     await announcer.start()
     try:
         await eventually(lambda: announcer.status()["relays"][spare_relay.url]["status"] == "timeout")
-        assert announcer.status()["relays"][nostr_relays[0].url]["status"] == "accepted"
+        await eventually(lambda: announcer.status()["relays"][nostr_relays[0].url]["status"] == "accepted", 8.0)
         spare_relay.start()
         await eventually(lambda: announcer.status()["relays"][spare_relay.url]["status"] == "accepted", 8.0)
         [stored] = await fetch(spare_relay.url, listing_filter(keys))

@@ -14,6 +14,7 @@ from app.nostr.discovery import Provider, discover
 from app.nostr.event import Event, sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.provider_cache import ProviderCache
+from tests.fixtures.ports import free_port
 from tests.fixtures.relay import TestRelay
 from tests.nostr.provider_servers import models_body, provider_server
 from tests.nostr.relay_helpers import eventually, fixed_relay
@@ -125,3 +126,10 @@ def test_cli_prints_json(nostr_relays: list[TestRelay], capsys: pytest.CaptureFi
     assert run_discover_cli([nostr_relays[1].url], as_json=True, timeout=0.5) == 0
     assert isinstance(json.loads(capsys.readouterr().out), list)
     assert run_discover_cli([], as_json=False) == 2
+
+
+def test_cli_fails_when_no_relay_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+
+    assert run_discover_cli([dead], as_json=True, timeout=0.5) == 1
+    assert "none of 1 relays answered" in capsys.readouterr().err
