@@ -14,3 +14,8 @@ def sat_to_msat(amount_sat: int) -> Msat:
 def msat_to_sat_floor(amount_msat: int) -> int:
     """Whole sats that fit into `amount_msat`; ecash has no sub-sat denominations."""
     return amount_msat // MSAT_PER_SAT
+
+
+def msat_to_sat_ceil(amount_msat: int) -> int:
+    """Whole sats that cover `amount_msat` (what must be kept to pay it out as ecash)."""
+    return -(-amount_msat // MSAT_PER_SAT)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, func, select
 
 from app.db.database import Work
 from app.db.tables import api_keys, cashu_operations, wallet_proofs
-from app.money import msat_to_sat_floor, sat_to_msat
+from app.money import msat_to_sat_ceil, msat_to_sat_floor, sat_to_msat
 from app.treasury.records import OPEN_STATES, OpKind
 from app.treasury.store import HELD, RESERVED
 
@@ -76,7 +76,7 @@ def assess(held: Sequence[MintHeld], owed: Owed, unit: str = UNIT) -> Earnings:
     held_msat = sat_to_msat(sum(m.held_sat for m in held))
     withdrawable_msat = max(0, held_msat - owed.total_msat)
     withdrawable_sat = msat_to_sat_floor(withdrawable_msat)
-    largest_sat = -(-owed.largest_balance_msat // 1000)  # whole sats, rounded up
+    largest_sat = msat_to_sat_ceil(owed.largest_balance_msat)
     mints = tuple(
         MintEarnings(m.mint_url, m.held_sat, m.in_flight_sat, min(_spare(m, held, largest_sat), withdrawable_sat))
         for m in held

@@ -115,3 +115,16 @@ def test_json_and_errors_pass_through_nginx(node: RunningNode, nginx_in_front: s
         timeout=30,
     )
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_admin_is_reachable_only_from_the_operators_addresses(node: RunningNode, nginx_in_front: str) -> None:
+    from_operator = httpx.get(f"{nginx_in_front}/admin", timeout=10)
+    outsider = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+    with outsider:
+        from_elsewhere = outsider.get(f"{nginx_in_front}/admin")
+        api_from_elsewhere = outsider.get(f"{nginx_in_front}/admin/api/status")
+        models_from_elsewhere = outsider.get(f"{nginx_in_front}/v1/models")
+
+    assert from_operator.status_code == 200 and "Log in" in from_operator.text  # the node's login page
+    assert (from_elsewhere.status_code, api_from_elsewhere.status_code) == (403, 403)  # refused by nginx
+    assert models_from_elsewhere.status_code == 200  # the public API is for everyone
