@@ -408,6 +408,7 @@ def _feed_metrics(metrics: Metrics | None, node: Node) -> None:
     if metrics is None:
         return
     node.proxy.on_charge = metrics.charged
+    node.proxy.upstreams.on_failed_try = metrics.upstream_try_failed
     readiness, announcer = node.readiness, node.announcer
     if readiness is not None:
         metrics.watch("routstr_mint_last_ok_timestamp_seconds", "Last answer of each trusted mint", "mint",

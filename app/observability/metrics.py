@@ -43,6 +43,10 @@ class Metrics:
             "routstr_upstream_errors", "Upstream failures by kind (error code)", ["kind"], registry=r
         )
         self._errors = Counter("routstr_errors", "Error replies by code", ["code"], registry=r)
+        self._failed_tries = Counter(
+            "routstr_upstream_failed_tries", "Tries at an upstream that failed (failed over when before output)",
+            ["upstream", "failure"], registry=r,
+        )  # fmt: skip
         self.open_streams = Gauge("routstr_open_streams", "Streamed replies being sent now", registry=r)
         self._health = _HealthCollector()
         r.register(self._health)
@@ -64,6 +68,9 @@ class Metrics:
             self._reserve_failures.inc()
         if upstream:
             self._upstream_errors.labels(code).inc()
+
+    def upstream_try_failed(self, upstream: str, failure: str) -> None:
+        self._failed_tries.labels(upstream, failure).inc()
 
     def charged(self, model: str, prompt_tokens: int, completion_tokens: int, msat: int) -> None:
         children = self._per_model.get(model)

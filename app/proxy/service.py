@@ -67,6 +67,10 @@ class ProxyService:
         self._rates = rates
         self.on_charge: ChargeObserver | None = None
 
+    @property
+    def upstreams(self) -> Registry:
+        return self._upstream
+
     async def call(self, endpoint: Endpoint, body: bytes, key_hash: str, request_id: str) -> JsonReply | StreamReply:
         """Served as the upstream answers (a stream, or JSON), whatever the client asked: metered by what it sent.
         `request_id` is the id the client sees on the reply; the reservation is journaled under it and held across

@@ -10,7 +10,7 @@ from app.upstream.breaker import Breaker
 from app.upstream.client import UpstreamClient, UpstreamConfig, UpstreamReply
 from app.upstream.config import ModelSelection, UpstreamSpec
 from app.upstream.model_list import UpstreamModel, UsdPrice
-from app.upstream.routing import Route, Upstream, ranked, send_with_failover
+from app.upstream.routing import FailedTry, Route, Upstream, ranked, send_with_failover
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class _Entry:
 class Registry:
     def __init__(self, entries: Sequence[_Entry]) -> None:
         self._entries = list(entries)
+        self.on_failed_try: FailedTry | None = None  # metrics
         self._routes: dict[str, tuple[Route, ...]] = {}
 
     @classmethod
@@ -94,7 +95,7 @@ class Registry:
         )
 
     async def send(self, sold_model: str, path: str, body: bytes) -> UpstreamReply:
-        return await send_with_failover(self.routes(sold_model), sold_model, path, body)
+        return await send_with_failover(self.routes(sold_model), sold_model, path, body, self.on_failed_try)
 
 
 def _marked(model: UpstreamModel, markup: float) -> UsdPrice | None:

@@ -7,7 +7,7 @@ anything else, that answer is the request's, whatever follows (a stream never fa
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -68,9 +68,14 @@ def _retryable(status: int) -> bool:
     return status >= 500 or status == 429
 
 
-async def send_with_failover(routes: Sequence[Route], sold_model: str, path: str, body: bytes) -> UpstreamReply:
+FailedTry = Callable[[str, str], None]  # (upstream name, what failed: an error's name or the HTTP status)
+
+
+async def send_with_failover(
+    routes: Sequence[Route], sold_model: str, path: str, body: bytes, on_failed_try: FailedTry | None = None
+) -> UpstreamReply:
     """The first answer that is not a retryable failure; else the last failure (its status for the client), or the
-    last error when none answered at all."""
+    last error when none answered at all. `on_failed_try` hears of every try that failed (metrics)."""
     failed_reply: UpstreamReply | None = None
     error: NodeError = NoHealthyUpstream()
     for attempt, route in enumerate(routes, start=1):
@@ -85,11 +90,13 @@ async def send_with_failover(routes: Sequence[Route], sold_model: str, path: str
         except (UpstreamUnavailable, UpstreamPoolFull) as exc:
             _failed(breaker, exc)
             _log_try(logging.WARNING, sold_model, route, attempt, type(exc).__name__)
+            _tell(on_failed_try, route, type(exc).__name__)
             error = exc
             continue
         except NodeError as exc:  # a timeout: the upstream may be working on it, so it is not sent twice
             breaker.failed()
             _log_try(logging.WARNING, sold_model, route, attempt, type(exc).__name__)
+            _tell(on_failed_try, route, type(exc).__name__)
             _discard(failed_reply)
             raise
         except BaseException:
@@ -105,6 +112,7 @@ async def send_with_failover(routes: Sequence[Route], sold_model: str, path: str
             _discard(failed_reply)
             return reply
         breaker.failed()
+        _tell(on_failed_try, route, str(reply.status))
         _discard(failed_reply)
         failed_reply = reply
     if failed_reply is not None:
@@ -134,3 +142,8 @@ def _log_try(level: int, model: str, route: Route, attempt: int, outcome: str) -
         attempt,
         outcome,
     )
+
+
+def _tell(on_failed_try: FailedTry | None, route: Route, failure: str) -> None:
+    if on_failed_try is not None:
+        on_failed_try(route.upstream.name, failure)

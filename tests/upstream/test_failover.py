@@ -153,3 +153,22 @@ def test_a_timeout_is_not_sent_to_another_upstream(
     assert reply.status_code == 504 and reply.json()["error"]["code"] == "upstream_timeout"
     assert [front.hits for front in fronts] == [1, 0, 0]
     assert key_state(node, key) == {"balance_msat": FUNDED_MSAT, "reserved_msat": 0}
+
+
+def test_failed_tries_are_counted_per_upstream_in_the_metrics(
+    node_factory: NodeFactory, mint: RunningMint, fronts: list[Front]
+) -> None:
+    for front, price in zip(fronts, ("0.000001", "0.000002", "0.000003"), strict=True):
+        priced(front, price)
+    upstreams = [upstream("first", fronts[0]), upstream("second", fronts[1]), upstream("third", fronts[2])]
+    node = routed_node(node_factory, upstreams, cashu_mints=[mint.url], metrics_enabled=True)
+    key = create(node, asyncio.run(mint.make_token(FUNDED_SAT))).json()["api_key"]
+    fronts[0].fail_status = 503
+    fronts[1].fail_status = 429
+
+    assert chat(node, key).status_code == 200
+    metrics = httpx.get(node.root + "/metrics", timeout=10).text
+
+    assert 'routstr_upstream_failed_tries_total{failure="503",upstream="first"} 1.0' in metrics
+    assert 'routstr_upstream_failed_tries_total{failure="429",upstream="second"} 1.0' in metrics
+    assert 'upstream="third"' not in metrics.split("routstr_upstream_failed_tries_total")[-1]
