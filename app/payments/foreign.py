@@ -14,9 +14,9 @@ unspent is sent again only with the token at hand, as for a deposit)."""
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from app.cashu.client import MintClient
 from app.cashu.errors import (
@@ -40,6 +40,7 @@ from app.treasury.records import Operation
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SIZING_TRIES = 3  # a smaller amount has a smaller fee reserve: a second quote nearly always fits
 
@@ -107,6 +108,15 @@ class PlannedSwapIn:
     trusted_url: str  # normalised: where the proofs land
 
 
+async def _foreign(answer: Awaitable[T]) -> T:
+    """A call to the token's own mint: that it cannot be reached is the token's problem (422, try another mint),
+    not an outage of this node (503 is for the mints it trusts)."""
+    try:
+        return await answer
+    except MintUnreachable as unreachable:
+        raise ForeignSwapFailed(f"the token's mint is unreachable: {unreachable.message}") from unreachable
+
+
 def check_foreign_mint_url(url: str, *, allow_private: bool) -> None:
     """A token chooses the mint the node calls: see app.payments.outbound."""
     refusal = outbound_url_refusal(url, allow_private=allow_private)
@@ -135,7 +145,7 @@ class ForeignSwaps:
         check_foreign_mint_url(normalize_mint_url(token.mint), allow_private=self._allow_private)
         trusted, foreign = self._first_trusted(), self._client(normalize_mint_url(token.mint))
         try:
-            keysets = await foreign.keysets()
+            keysets = await _foreign(foreign.keysets())
             inputs = expand_proof_ids(token.proofs, [keyset.id for keyset in keysets])
             fee_in = input_fee(inputs, fee_table(keysets))
             plan = await self._sized(trusted, foreign, token.amount, fee_in)
@@ -175,7 +185,7 @@ class ForeignSwaps:
             if amount <= 0:
                 raise SwapFeesExceedAmount("the token's mint's fees exceed the token's value")
             invoice = await trusted.mint_quote(amount, UNIT)
-            melt = await foreign.melt_quote(invoice.request, UNIT)
+            melt = await _foreign(foreign.melt_quote(invoice.request, UNIT))
             if melt.amount + melt.fee_reserve + fee_in <= token_sat:
                 return ForeignPlan(foreign.normalized_url, (), token_sat, fee_in, amount, invoice.quote,
                                    invoice.request, melt.quote, melt.fee_reserve, None)  # fmt: skip

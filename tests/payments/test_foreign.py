@@ -2,11 +2,12 @@
 Lightning, both FakeWallet mints: melted at their mint into an invoice of ours, credited with what arrived, once."""
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
 
-from app.cashu.tokens import decode_token, normalize_mint_url
+from app.cashu.tokens import decode_token, encode_token_v4, normalize_mint_url
 from app.payments.foreign import ForeignSwapFailed, check_foreign_mint_url
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
@@ -155,3 +156,18 @@ def test_foreign_mint_urls_a_token_may_name(url: str) -> None:
 def test_private_foreign_mints_when_the_operator_allows_them() -> None:
     check_foreign_mint_url("http://127.0.0.1:3338", allow_private=True)
     check_foreign_mint_url("http://192.168.1.20:3338", allow_private=True)
+
+
+def test_a_token_of_an_unreachable_mint_is_refused_as_a_failed_foreign_swap_not_a_node_outage(
+    node_factory: NodeFactory, mint: RunningMint
+) -> None:
+    node = node_factory(cashu_mints=[mint.url])
+    token = asyncio.run(mint.make_token(8))
+    nowhere = decode_token(token)
+    moved = encode_token_v4(replace(nowhere, mint="http://127.0.0.1:9"))  # nothing listens on port 9
+
+    refused = create(node, moved)
+
+    assert (refused.status_code, error_code(refused)) == (422, "cashu_foreign_mint_swap_failed")
+    assert "unreachable" in refused.json()["error"]["message"]
+    assert books(node).deposited_msat == 0
