@@ -1,12 +1,10 @@
 """What a Routstr provider announcement (kind 38421) and a NIP-65 relay list (kind 10002) contain."""
 
 import asyncio
-import ipaddress
 import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from app.nostr.event import Event
 
@@ -46,20 +44,6 @@ def endpoint_urls(http_url: str, onion_url: str) -> tuple[str, ...]:
 
 def default_provider_id(pubkey: str) -> str:
     return pubkey[:DEFAULT_ID_HEX_CHARS]
-
-
-def is_public_url(url: str) -> bool:
-    """Whether Routstr's clients would use this endpoint: not empty, not localhost, not a private address."""
-    host = (urlsplit(url.strip()).hostname or "").lower()
-    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        return False
-    if host.endswith(".onion"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." in host
-    return address.is_global
 
 
 def newest(events: Iterable[Event]) -> Event | None:

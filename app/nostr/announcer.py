@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.net import is_public_url
 from app.nostr.announcement import (
     ANNOUNCEMENT_KIND,
     RELAY_LIST_KIND,
@@ -15,7 +16,6 @@ from app.nostr.announcement import (
     Listing,
     default_provider_id,
     endpoint_urls,
-    is_public_url,
     newest,
     relay_list_tags,
     write_relays,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from app.nostr.announcement import is_public_url
+from app.net import is_public_url
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """URLs a user's input makes the node call (the mint a token names, a Lightning address's service).
 
-An attacker chooses them, so they must not point the node at its own network (a database, a metadata service): https
-to a public host, or a Tor hidden service over http; loopback and private addresses only when the operator allows
-them (ALLOW_PRIVATE_URLS, for tests and home networks). Names are not resolved here: a public name that resolves to a
-private address is the operator's DNS to trust."""
+An attacker chooses them, so they must not point the node at its own network (a database, a metadata service, a
+container by its bare name): https to a public host (app.net.is_public_url, the rule Routstr's clients apply to node
+URLs), or a Tor hidden service over http; anything else only when the operator allows it (ALLOW_PRIVATE_URLS, for
+tests and home networks). Names are not resolved here: a public name that resolves to a private address is the
+operator's DNS to trust."""
 
-import ipaddress
 from urllib.parse import urlsplit
+
+from app.net import is_public_url
 
 
 def outbound_url_refusal(url: str, *, allow_private: bool) -> str | None:
@@ -17,16 +19,8 @@ def outbound_url_refusal(url: str, *, allow_private: bool) -> str | None:
         return "it is not a web address"
     if allow_private:
         return None
-    if host == "localhost" or host.endswith(".localhost") or _is_private_ip(host):
+    if not is_public_url(url):
         return "it is on a private or loopback address"
     if parsed.scheme == "http" and not host.endswith(".onion"):
         return "it is plain http (only https is called)"
     return None
-
-
-def _is_private_ip(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global

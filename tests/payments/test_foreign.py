@@ -139,6 +139,8 @@ def test_by_default_a_token_cannot_make_the_node_call_a_private_address(
         "https://169.254.169.254",  # a cloud's metadata service
         "https://[::1]:3338",
         "https://[fd00::1]",
+        "https://postgres:5432",  # a container by its bare name
+        "https://mint.local",
         "http://mint.example.com",  # plain http to a public host: the token would travel in the clear
         "ftp://mint.example.com",
     ],
