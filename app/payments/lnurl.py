@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from app.bolt11 import bolt11_amount_msat
 from app.errors import BadRequest, NodeError
 from app.payments.outbound import outbound_url_refusal
 
@@ -17,8 +18,6 @@ LNURL_TIMEOUT_S = 10.0
 _USER = re.compile(r"^[a-z0-9._+-]+$")
 _HOST = re.compile(r"^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
 _LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
-_BOLT11_HRP = re.compile(r"^ln(?:bcrt|bc|tbs|tb|sb)(\d+)([munp]?)$")
-_MSAT_PER_UNIT = {"": 100_000_000_000, "m": 100_000_000, "u": 100_000, "n": 100}  # "p": a tenth of a msat
 
 
 class InvalidLightningAddress(BadRequest):
@@ -58,18 +57,6 @@ async def invoice_for_address(
     if not isinstance(invoice, str) or bolt11_amount_msat(invoice) != amount_msat:
         raise LightningAddressFailed("the Lightning address gave no invoice for the amount asked")
     return invoice
-
-
-def bolt11_amount_msat(bolt11: str) -> int | None:
-    """The amount a BOLT-11 invoice asks, in msat (None without one, or for text that is no invoice)."""
-    text = bolt11.strip().lower().removeprefix("lightning:")
-    match = _BOLT11_HRP.match(text[: text.rfind("1")])
-    if match is None:
-        return None
-    value, multiplier = int(match.group(1)), match.group(2)
-    if multiplier == "p":
-        return value // 10 if value % 10 == 0 else None
-    return value * _MSAT_PER_UNIT[multiplier]
 
 
 async def _get_json(http: httpx.AsyncClient, url: str, params: dict[str, str], allow_private: bool) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from app.bolt11 import bolt11_expires_at
 from app.cashu.errors import SwapOutcomeUnknown
 from app.db.database import Database, open_database
 from app.db.leases import Leases, new_boot_id
@@ -20,7 +21,6 @@ from app.payments.lightning import (
     InvoicePurpose,
     InvoiceState,
     Lightning,
-    bolt11_expires_at,
     operation_id,
 )
 from app.payments.mints import TrustedMints

@@ -5,8 +5,9 @@ import asyncio
 import httpx
 import pytest
 
+from app.bolt11 import bolt11_amount_msat
 from app.cashu.client import MintClient
-from app.payments.lnurl import InvalidLightningAddress, bolt11_amount_msat, lnurlp_url
+from app.payments.lnurl import InvalidLightningAddress, lnurlp_url
 from tests.fixtures.mint import RunningMint
 
 
