@@ -10,8 +10,7 @@ never happened gives everything back."""
 
 import json
 import logging
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +35,7 @@ from app.payments.mints import TrustedMints
 from app.payments.ownership import Ownership
 from app.payments.plans import to_new_proofs, to_proof
 from app.payments.recovery import DEFAULT_RETRIES, UNIT, RetryPolicy
-from app.payments.refunds import PLAN_TRIES, Refunds, WalletShort
-from app.treasury.errors import ProofsTaken, RefundInProgress
+from app.payments.refunds import PLAN_TRIES, Refunds, WalletShort, wallet_busy
 from app.treasury.records import OPEN_STATES, HeldProof, Operation, OpState, RefundPlan
 from app.treasury.service import Treasury
 
@@ -209,20 +207,18 @@ class LightningRefunds:
     async def _pay(
         self, client: MintClient, keysets: tuple[KeysetInfo, ...], key_id: int, quoted: _Quoted, sized_for: int
     ) -> LightningRefund:
-        for _ in range(PLAN_TRIES):
-            op_id = os.urandom(16).hex()
-            async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
-                try:
-                    decided = await self._treasury.begin_refund(
-                        op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT, purpose=PURPOSE,
-                        plan=melt_planner(keysets, client.url, quoted, sized_for),
-                    )  # fmt: skip
-                except ProofsTaken:
-                    continue
-                if decided is None:
-                    raise BadRequest("no balance to refund", code="no_balance")
-                return await self._melt(op_id, decided)
-        raise RefundInProgress("the node's wallet is busy with other refunds; ask again shortly")
+        def begin(op_id: str) -> Awaitable[RefundPlan | None]:
+            return self._treasury.begin_refund(
+                op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT, purpose=PURPOSE,
+                plan=melt_planner(keysets, client.url, quoted, sized_for),
+            )  # fmt: skip
+
+        async def send(op_id: str, decided: RefundPlan | None) -> LightningRefund:
+            if decided is None:
+                raise BadRequest("no balance to refund", code="no_balance")
+            return await self._melt(op_id, decided)
+
+        return await self._ownership.new_operation(begin, send, tries=PLAN_TRIES, busy=wallet_busy)
 
     async def _melt(self, op_id: str, decided: RefundPlan) -> LightningRefund:
         plan = MeltPlan.from_json(decided.plan_json)

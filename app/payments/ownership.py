@@ -8,10 +8,16 @@ run once per database (not once per process) are led through a lease as well (`j
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from app.db.leases import Leases
+from app.treasury.errors import ProofsTaken
+
+Decided = TypeVar("Decided")
+Result = TypeVar("Result")
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,27 @@ class Ownership:
                 yield True
         finally:
             self._working.discard(op_id)
+
+    async def new_operation(
+        self,
+        begin: Callable[[str], Awaitable[Decided]],
+        send: Callable[[str, Decided], Awaitable[Result]],
+        *,
+        tries: int,
+        busy: Callable[[], Exception],
+    ) -> Result:
+        """A new operation of the node's wallet: owned under a fresh id *before* `begin` journals it (so no other
+        process can send it), then `send` talks to the mint. Planned again under a new id when a concurrent
+        operation took the proofs `begin` chose; `busy()` is raised after `tries` such collisions."""
+        for _ in range(tries):
+            op_id = os.urandom(16).hex()
+            async with self.own(op_id):
+                try:
+                    decided = await begin(op_id)
+                except ProofsTaken:
+                    continue
+                return await send(op_id, decided)
+        raise busy()
 
     async def owned_elsewhere(self, op_id: str) -> bool:
         """Whether another coroutine or another live lease holder is working on the operation right now."""

@@ -4,8 +4,7 @@ holds. The key is debited and the proofs promised in one transaction, with the s
 back, one whose outcome is open stays open until the mint's word settles it (app.payments.settlement)."""
 
 import logging
-import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from app.cashu.client import MintClient
@@ -27,7 +26,7 @@ from app.payments.ownership import Ownership
 from app.payments.plans import load_plan, plan_json, to_proof
 from app.payments.recovery import UNIT, Recovery
 from app.payments.settlement import Outcome, send_swap
-from app.treasury.errors import ProofsTaken, RefundInProgress
+from app.treasury.errors import RefundInProgress
 from app.treasury.records import OPEN_STATES, HeldProof, Operation, OpState, RefundPlan
 from app.treasury.service import Treasury
 
@@ -76,6 +75,10 @@ def refund_planner(keysets: tuple[KeysetInfo, ...], mint_url: str) -> Callable[[
     return plan
 
 
+def wallet_busy() -> RefundInProgress:
+    return RefundInProgress("the node's wallet is busy with other refunds; ask again shortly")
+
+
 class Refunds:
     def __init__(self, treasury: Treasury, mints: TrustedMints, ownership: Ownership, recovery: Recovery) -> None:
         self._treasury = treasury
@@ -106,22 +109,22 @@ class Refunds:
     ) -> Refund | None:
         """Pay from this mint's proofs; None when they do not cover the balance."""
         keysets = await client.keysets()
-        for _ in range(PLAN_TRIES):
-            op_id = os.urandom(16).hex()
-            async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
-                try:
-                    decided = await self._treasury.begin_refund(
-                        op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
-                        plan=refund_planner(keysets, client.url), while_in_flight=while_in_flight,
-                    )  # fmt: skip
-                except WalletShort:
-                    return None
-                except ProofsTaken:
-                    continue
-                if decided is None:
-                    return await self._previous(key_id, refetch)
-                return await self._swap(op_id, decided)
-        raise RefundInProgress("the node's wallet is busy with other refunds; ask again shortly")
+
+        def begin(op_id: str) -> Awaitable[RefundPlan | None]:
+            return self._treasury.begin_refund(
+                op_id=op_id, key_id=key_id, mint_url=client.normalized_url, unit=UNIT,
+                plan=refund_planner(keysets, client.url), while_in_flight=while_in_flight,
+            )  # fmt: skip
+
+        async def send(op_id: str, decided: RefundPlan | None) -> Refund:
+            if decided is None:
+                return await self._previous(key_id, refetch)
+            return await self._swap(op_id, decided)
+
+        try:
+            return await self._ownership.new_operation(begin, send, tries=PLAN_TRIES, busy=wallet_busy)
+        except WalletShort:
+            return None
 
     async def mints_by_holdings(self) -> list[MintClient]:
         held = {h.mint_url: h.held_sat for h in await self._treasury.holdings() if h.unit == UNIT}

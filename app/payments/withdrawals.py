@@ -10,7 +10,6 @@ the journal (never logged), so that one finished by recovery after a crash can s
 A Lightning address (LNURL-pay) resolves to a bolt11 invoice first, then pays it through `pay_invoice`."""
 
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,7 +27,6 @@ from app.payments.recovery import MELT, Recovery, is_melt
 from app.payments.settlement import Outcome, send_swap
 from app.payments.withdrawal_plans import TOKEN, melt_planner, token_planner
 from app.treasury.earnings import Earnings
-from app.treasury.errors import ProofsTaken
 from app.treasury.records import Operation, OpKind, OpState
 from app.treasury.service import Treasury
 from app.treasury.withdrawals import NotWithdrawable, Planner, WithdrawalPlan
@@ -127,17 +125,12 @@ class Withdrawals:
         planner: Planner,
         send: Callable[[str, WithdrawalPlan], Awaitable[Withdrawal]],
     ) -> Withdrawal:
-        for _ in range(PLAN_TRIES):
-            op_id = os.urandom(16).hex()
-            async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
-                try:
-                    decided = await self._treasury.begin_withdrawal(
-                        op_id=op_id, mint_url=client.normalized_url, purpose=purpose, plan=planner
-                    )
-                except ProofsTaken:
-                    continue
-                return await send(op_id, decided)
-        raise WithdrawalBusy()
+        def begin(op_id: str) -> Awaitable[WithdrawalPlan]:
+            return self._treasury.begin_withdrawal(
+                op_id=op_id, mint_url=client.normalized_url, purpose=purpose, plan=planner
+            )
+
+        return await self._ownership.new_operation(begin, send, tries=PLAN_TRIES, busy=WithdrawalBusy)
 
     def _client(self, mint_url: str | None, earned: Earnings) -> MintClient:
         """The named mint, else the one with the most to withdraw; NotWithdrawable (the mint is not asked) when it
