@@ -24,6 +24,7 @@ from app.db.ping import ping
 from app.db.urls import redacted
 from app.demo_upstream import DemoUpstreamFailed, start_demo_upstream, stop_demo_upstream
 from app.devmint import start_local_mint, stop_local_mint
+from app.dvm.cancel import JobCancels
 from app.dvm.handler import HandlerInfo
 from app.dvm.listener import DvmListener
 from app.dvm.publisher import JobPublisher
@@ -351,6 +352,7 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     listener = DvmListener(
         pool, service, recovery, keys.pubkey,
         accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs,
+        cancels=JobCancels(jobs, publisher),
     )  # fmt: skip
     await listener.start()
     stack.push_async_callback(listener.stop)

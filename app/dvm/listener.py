@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from app.dvm.admission import admitted
+from app.dvm.cancel import JobCancels, deletion_filter, is_deletion
 from app.dvm.recovery import JobRecovery
 from app.dvm.requests import JOB_KIND
 from app.dvm.service import DvmService
@@ -32,6 +33,7 @@ class DvmListener:
         *,
         accept_untargeted: bool,
         max_jobs: int = 64,
+        cancels: JobCancels | None = None,
     ) -> None:
         self._pool = pool
         self._service = service
@@ -39,14 +41,16 @@ class DvmListener:
         self._pubkey = pubkey
         self._accept_untargeted = accept_untargeted
         self._slots = asyncio.Semaphore(max_jobs)
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._cancels = cancels
+        self._recent: OrderedDict[str, str] = OrderedDict()  # event id -> its author
         self._tasks: set[asyncio.Task[None]] = set()
 
     def filters(self) -> list[dict[str, Any]]:
         since = int(time.time()) - LOOKBACK_S
-        if self._accept_untargeted:
-            return [{"kinds": [JOB_KIND], "since": since}]
-        return [{"kinds": [JOB_KIND], "#p": [self._pubkey], "since": since}]
+        jobs: dict[str, Any] = {"kinds": [JOB_KIND], "since": since}
+        if not self._accept_untargeted:
+            jobs["#p"] = [self._pubkey]
+        return [jobs, deletion_filter(since)] if self._cancels else [jobs]
 
     async def start(self) -> None:
         await self._pool.listen(self.filters(), self._on_event)
@@ -64,11 +68,26 @@ class DvmListener:
         event_id = raw.get("id")
         if not isinstance(event_id, str) or event_id in self._recent:
             return
+        if is_deletion(raw):
+            self._cancel(raw)
+            return
         event = admitted(raw, self._pubkey, self._accept_untargeted)
         if event is None:
             return
-        self._remember(event.id)
+        self._remember(event.id, event.pubkey)
         self._spawn(self._handle(event), f"dvm job {event.id[:8]}")
+
+    def _cancel(self, raw: dict[str, Any]) -> None:
+        if self._cancels is not None:
+            self._remember(raw["id"], "")
+            self._spawn(self._handle_cancel(self._cancels, raw), f"dvm cancel {raw['id'][:8]}")
+
+    async def _handle_cancel(self, cancels: JobCancels, raw: dict[str, Any]) -> None:
+        try:
+            await cancels.handle(raw, self._recent.get)
+        except Exception:  # the database was unreachable: the deletion is handled when seen again
+            self._recent.pop(raw["id"], None)
+            log.exception("dvm.cancel_failed deletion=%s", raw["id"])
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(work, name=name)
@@ -91,7 +110,7 @@ class DvmListener:
                 self._recent.pop(event.id, None)
                 log.exception("dvm.handle_failed job=%s", event.id)
 
-    def _remember(self, event_id: str) -> None:
-        self._recent[event_id] = None
+    def _remember(self, event_id: str, author: str) -> None:
+        self._recent[event_id] = author
         if len(self._recent) > RECENT_IDS:
             self._recent.popitem(last=False)

@@ -1,5 +1,8 @@
 """NIP-90 jobs in SQL: which job events were taken (a job runs once, however often relays deliver it) and the
-account of each Nostr customer, keyed by its pubkey."""
+account of each Nostr customer, keyed by its pubkey.
+
+States: taken -> answered -> done | failed | refunded; payment_required (refused until paid); cancelled (by its
+author before it ran: never taken or run afterwards)."""
 
 import hashlib
 import time
@@ -36,6 +39,8 @@ def _insert_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
 
 
 UNFINISHED = ("taken", "answered")
+CANCELLED = "cancelled"
+CANCELLABLE = ("payment_required",)  # besides a job not taken yet; a taken job runs or has run
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,26 @@ class DvmJobs:
                   "encrypted": encrypted, "created_at": now, "updated_at": now}  # fmt: skip
 
         def work(conn: Connection) -> Account | None:
-            return _open_account(conn, pubkey, now) if _insert_new(conn, dvm_jobs, values) else None
+            return _open_account(conn, pubkey, now) if _claim(conn, values) else None
+
+        return await self._db.run(work)
+
+    async def cancel(self, event_id: str, pubkey: str) -> str | None:
+        """The author `pubkey` cancels job `event_id` before it runs, in one statement: a job waiting for payment
+        becomes cancelled, and a job not taken yet is recorded cancelled so that it never is. Returns the state it
+        left ("payment_required", or "untaken"); None when it was not cancelled (taken, finished, or not theirs)."""
+        now = int(self._clock())
+
+        def work(conn: Connection) -> str | None:
+            values = {"event_id": event_id, "pubkey": pubkey, "state": CANCELLED, "owner": None,
+                      "encrypted": False, "created_at": now, "updated_at": now}  # fmt: skip
+            if _insert_new(conn, dvm_jobs, values):
+                return "untaken"
+            c = dvm_jobs.c
+            waiting = and_(c.event_id == event_id, c.pubkey == pubkey, c.state.in_(CANCELLABLE))
+            moved = conn.execute(update(dvm_jobs).where(waiting).values(state=CANCELLED, updated_at=now).returning(
+                c.event_id)).first()  # fmt: skip
+            return "payment_required" if moved is not None else None
 
         return await self._db.run(work)
 
@@ -99,6 +123,16 @@ class DvmJobs:
         """The customer's account, opened empty on first use (money arrives through deposits)."""
         now = int(self._clock())
         return await self._db.run(lambda conn: _open_account(conn, pubkey, now))
+
+
+def _claim(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert the taken job, or take over a row cancelled by someone else than the job's author: an event id commits
+    to its author, so such a cancellation was forged (a deletion seen before the job it names)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(dvm_jobs).values(**values)
+    forged = and_(dvm_jobs.c.state == CANCELLED, dvm_jobs.c.pubkey != statement.excluded.pubkey)
+    statement = statement.on_conflict_do_update(index_elements=[dvm_jobs.c.event_id], set_=values, where=forged)
+    return conn.execute(statement.returning(dvm_jobs.c.event_id)).first() is not None
 
 
 def _open_account(conn: Connection, pubkey: str, now: int) -> Account:

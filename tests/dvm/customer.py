@@ -102,5 +102,9 @@ class Customer:
                 return answer
             await asyncio.sleep(0.05)
 
+    async def submit(self, tags: list[list[str]]) -> Answer:
+        """Publish a job and wait for its end."""
+        return await self.wait(await self.publish(self.sign(tags)))
+
     async def close(self) -> None:
         await self.client.shutdown()

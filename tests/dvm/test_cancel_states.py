@@ -1,0 +1,106 @@
+"""The cancel transition in the database, on both databases: only a job waiting for payment, or one not taken yet,
+becomes cancelled, only by its author, and a cancelled job is never taken afterwards."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy import select
+
+from app.db.database import Database, open_database
+from app.db.tables import dvm_jobs
+from app.dvm.cancel import JobCancels
+from app.dvm.publisher import JobPublisher
+from app.ledger.dvm_jobs import DvmJobs
+from app.nostr.event import sign_event
+from app.nostr.keys import NodeKeys
+from app.nostr.pool import RelayPool
+from tests.fixtures.relay import TestRelay
+from tests.nostr.relay_helpers import fetch
+
+T = TypeVar("T")
+JOB, AUTHOR, STRANGER = "ab" * 32, NodeKeys.generate().pubkey, NodeKeys.generate().pubkey
+
+
+def on_jobs(database_url: str, work: Callable[[DvmJobs, Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = open_database(database_url)
+        try:
+            return await work(DvmJobs(db, owner="this-process"), db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+async def state_of(db: Database, job_id: str) -> str | None:
+    return await db.run(
+        lambda conn: conn.execute(select(dvm_jobs.c.state).where(dvm_jobs.c.event_id == job_id)).scalar()
+    )
+
+
+def test_a_job_waiting_for_payment_is_cancelled_once_and_only_by_its_author(database_url: str) -> None:
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        assert await jobs.take(JOB, AUTHOR) is not None
+        await jobs.mark(JOB, "payment_required")
+        return [await jobs.cancel(JOB, STRANGER), await jobs.cancel(JOB, AUTHOR), await jobs.cancel(JOB, AUTHOR),
+                await jobs.take(JOB, AUTHOR), await state_of(db, JOB)]  # fmt: skip
+
+    assert on_jobs(database_url, work) == [None, "payment_required", None, None, "cancelled"]
+
+
+def test_a_job_not_taken_yet_is_recorded_cancelled_and_never_taken(database_url: str) -> None:
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        return [await jobs.cancel(JOB, AUTHOR), await jobs.take(JOB, AUTHOR), await state_of(db, JOB)]
+
+    assert on_jobs(database_url, work) == ["untaken", None, "cancelled"]
+
+
+def test_a_cancel_by_someone_else_before_the_job_arrived_does_not_stop_it(database_url: str) -> None:
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        forged = await jobs.cancel(JOB, STRANGER)  # the stranger saw the id before the node took the job
+        account = await jobs.take(JOB, AUTHOR)
+        return [forged, account is not None, await state_of(db, JOB), await jobs.take(JOB, AUTHOR)]
+
+    assert on_jobs(database_url, work) == ["untaken", True, "taken", None]
+
+
+def test_a_job_taken_or_finished_is_not_cancelled(database_url: str) -> None:
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        await jobs.take(JOB, AUTHOR)
+        running = await jobs.cancel(JOB, AUTHOR)
+        await jobs.mark(JOB, "done")
+        return [running, await jobs.cancel(JOB, AUTHOR), await state_of(db, JOB)]
+
+    assert on_jobs(database_url, work) == [None, None, "done"]
+
+
+def test_deletions_by_anyone_but_the_author_are_ignored(database_url: str, nostr_relays: list[TestRelay]) -> None:
+    """Relays may refuse such deletions (nostr-sdk's does), but the node must not rely on it: fed one directly."""
+    node, author, stranger = NodeKeys.generate(), NodeKeys.generate(), NodeKeys.generate()
+    relay = nostr_relays[2]
+
+    def deletion_by(keys: NodeKeys, job_id: str) -> dict[str, object]:
+        return sign_event(keys, 5, [["e", job_id], ["k", "5050"]], "").to_json()
+
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        pool = RelayPool([relay.url])
+        cancels = JobCancels(jobs, JobPublisher(node, pool, 5.0))
+        try:
+            await jobs.take(JOB, author.pubkey)
+            await jobs.mark(JOB, "payment_required")
+            queued = "cd" * 32  # received by this process from `author`, not taken yet
+            ignored = [
+                await cancels.handle(deletion_by(stranger, job), {queued: author.pubkey}.get) for job in (JOB, queued)
+            ]
+            states = [await state_of(db, JOB), await state_of(db, queued)]
+            cancelled = await cancels.handle(deletion_by(author, JOB), lambda _: None)
+            return [ignored, states, cancelled, await state_of(db, JOB)]
+        finally:
+            await pool.close()
+
+    assert on_jobs(database_url, work) == [[0, 0], ["payment_required", None], 1, "cancelled"]
+    published = asyncio.run(fetch(relay.url, [{"kinds": [7000], "#e": [JOB], "authors": [node.pubkey]}]))
+    assert [tag for event in published for tag in event["tags"] if tag[0] == "status"] == [
+        ["status", "error", "cancelled"]
+    ]
