@@ -24,8 +24,9 @@ class CustomerRun(Protocol):
     def __call__(self, work: Callable[[Customer], Coroutine[Any, Any, T]]) -> T: ...
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def node_keys() -> NodeKeys:
+    """Fresh per test: the relays are shared, and a node whose key another test's node has would take its jobs."""
     return NodeKeys.generate()
 
 
