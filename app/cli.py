@@ -14,6 +14,7 @@ from app.db.database import Database, open_database
 from app.db.files import InsecureStorage, secure_storage
 from app.db.migrate import upgrade_to_head
 from app.dvm.cli import add_arguments as add_dvm_arguments
+from app.dvm.cli import add_refund_arguments as add_dvm_refund_arguments
 from app.earnings_cli import register as register_earnings
 from app.ledger.service import Ledger
 from app.observability.logging import configure_logging, log_config
@@ -238,6 +239,12 @@ def dvm_request(_: Settings, args: argparse.Namespace) -> int:
     return run_request(args)
 
 
+def dvm_refund(_: Settings, args: argparse.Namespace) -> int:
+    from app.dvm.cli import run_refund
+
+    return run_refund(args)
+
+
 def _print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
@@ -284,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
     job = dvm.add_parser("request", help="publish a kind 5050 job, wait for its result, print it and the change")
     add_dvm_arguments(job)
     job.set_defaults(handler=dvm_request)
+    claim = dvm.add_parser("refund", help="take a Nostr customer's balance on a node back as a token (NIP-98 auth)")
+    add_dvm_refund_arguments(claim)
+    claim.set_defaults(handler=dvm_refund)
     return parser
 
 

@@ -25,6 +25,7 @@ from app.db.urls import redacted
 from app.demo_upstream import DemoUpstreamFailed, start_demo_upstream, stop_demo_upstream
 from app.devmint import start_local_mint, stop_local_mint
 from app.dvm.cancel import JobCancels
+from app.dvm.claims import BalanceClaims
 from app.dvm.handler import HandlerInfo
 from app.dvm.listener import DvmListener
 from app.dvm.publisher import JobPublisher
@@ -356,6 +357,7 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     )  # fmt: skip
     await listener.start()
     stack.push_async_callback(listener.stop)
+    node.dvm_claims = BalanceClaims(db, jobs, node.payments.refunds)
     if node.announcer is not None:
         info = HandlerInfo(
             settings.name, settings.description, node.catalog.current, node.rates, settings.max_completion_tokens

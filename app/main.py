@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 import app as package
-from app.api import admin, admin_pages, balance, catalog, health, lightning, proxy
+from app.api import admin, admin_pages, balance, catalog, dvm, health, lightning, proxy
 from app.api.errors import install_error_handlers
 from app.api.limits import ClientLimits, rate_limits_for
 from app.api.metrics import ObserveRequests, metrics_router
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(proxy.router)
     api.include_router(catalog.router)
     api.include_router(balance.router)
+    api.include_router(dvm.router)
     api.include_router(lightning.router)
     api.include_router(admin.router)
     api.include_router(admin_pages.router)

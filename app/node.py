@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from app.admin.service import Admin
 from app.db.leases import Leases
+from app.dvm.claims import BalanceClaims
 from app.ledger.service import Ledger
 from app.nostr.announcer import Announcer
 from app.nostr.provider_cache import ProviderCache
@@ -33,3 +34,4 @@ class Node:
     providers: ProviderCache | None = None
     admin: Admin | None = None
     readiness: Readiness | None = None  # GET /ready
+    dvm_claims: BalanceClaims | None = None  # POST /v1/dvm/refund (with the DVM on)

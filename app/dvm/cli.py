@@ -1,11 +1,18 @@
-"""`python -m app dvm request`: try a DVM end to end from a shell (publish a 5050, print the result and change)."""
+"""`python -m app dvm request`: try a DVM end to end from a shell (publish a 5050, print the result and change);
+`python -m app dvm refund`: take a Nostr customer's balance on a node back as a token."""
 
 import argparse
 import asyncio
+import json
 import sys
 
+import httpx
+
+from app.dvm.claims import REFUND_PATH
 from app.dvm.customer import JobOutcome, JobSpec, provider_hex, request_job
+from app.errors import NodeError
 from app.nostr.keys import NodeKeys
+from app.nostr.nip98 import http_auth_header
 from app.nostr.pool import RelayPool
 
 
@@ -57,3 +64,39 @@ def _print(outcome: JobOutcome) -> int:
     if outcome.change:
         print(f"change: {outcome.change}")
     return 0
+
+
+def add_refund_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", required=True, help="the node's base URL (https://node.example, with or without /v1)")
+    parser.add_argument("--nsec", required=True, help="the customer's key (nsec1... or hex) whose balance is taken")
+    parser.add_argument("--timeout", type=float, default=60.0)
+
+
+def run_refund(args: argparse.Namespace) -> int:
+    """Print the token (and what it is worth on stderr): exit 0; 1 when the node refuses; 2 on bad arguments or when
+    the node cannot be reached."""
+    try:
+        keys = NodeKeys.from_secret(args.nsec)
+    except NodeError as exc:
+        print(f"bad argument: {exc.message}", file=sys.stderr)
+        return 2
+    url = args.node.rstrip("/").removesuffix("/v1") + REFUND_PATH
+    try:
+        response = httpx.post(url, headers={"authorization": http_auth_header(keys, url, "POST")}, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"the node could not be reached: {exc}", file=sys.stderr)
+        return 2
+    if response.status_code != 200:
+        print(f"refused ({response.status_code}): {_error_message(response)}", file=sys.stderr)
+        return 1
+    body = response.json()
+    print(body["token"])
+    print(f"{body['msats']} msat", file=sys.stderr)
+    return 0
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return response.text[:200]
