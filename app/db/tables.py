@@ -177,7 +177,8 @@ dvm_jobs = Table(
     Column("state", String(24), nullable=False),
     Column("owner", String(64), nullable=True),
     Column("answer", Text, nullable=True),  # JSON list of the signed events that answer it, kept until published
-    Column("encrypted", Boolean, nullable=False, server_default=text("false")),  # answers sealed (NIP-44)
+    Column("encrypted", Boolean, nullable=False, server_default=text("false")),  # answers sealed
+    Column("sealing", String(8), nullable=True),  # how: "nip04" or "nip44" (NULL: NIP-44)
     Column("cost_msat", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback
 from app.dvm.requests import request_id_for
+from app.dvm.sealing import Sealing, seal
 from app.errors import BadRequest, NodeError
 from app.ledger.dvm_jobs import DvmJobs, UnfinishedJob
-from app.nostr import nip44
 from app.nostr.event import Event
 from app.payments.refunds import Refunds
 
@@ -75,7 +75,7 @@ class JobRecovery:
             log.info("dvm.recovery_waits job=%s reason=%s", job.event_id, exc.message)
             return False
         if token and job.encrypted:
-            token = nip44.encrypt(self._publisher.keys, job.pubkey, token)
+            token = seal(self._publisher.keys, job.pubkey, token, Sealing(job.sealing or Sealing.NIP44))
         reason = f"{STOPPED}; what you paid is returned" if token else STOPPED
         await self._publisher.publish(feedback((job.event_id, job.pubkey), "error", reason, cashu=token))
         await self._jobs.mark(job.event_id, "refunded" if token else "failed")

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from app.dvm.sealing import Sealing
 from app.nostr.event import Event, Tags
 
 JOB_KIND = 5050
@@ -40,11 +41,15 @@ class JobRequest:
     bid_msat: int | None
     relays: tuple[str, ...]
     cashu: str | None
-    encrypted: bool = False  # the job's tags came NIP-44 encrypted to the node; answers go back encrypted
+    sealing: Sealing | None = None  # how the job's tags came encrypted to the node; answers go back the same way
 
     @property
     def id(self) -> str:
         return self.event.id
+
+    @property
+    def encrypted(self) -> bool:
+        return self.sealing is not None
 
     @property
     def customer(self) -> str:
@@ -81,7 +86,7 @@ _PARAMS: dict[str, Callable[[str], Any]] = {
 
 
 def parse_job(
-    event: Event, default_model: str = "", tags: Tags | None = None, *, encrypted: bool = False
+    event: Event, default_model: str = "", tags: Tags | None = None, *, sealing: Sealing | None = None
 ) -> JobRequest:
     """The job in `event` (already verified), or MalformedJob with the reason. `tags`: the job's tags as the node
     reads them (with an encrypted job's secret tags added and event inputs resolved); default: the event's."""
@@ -98,7 +103,7 @@ def parse_job(
         bid_msat=_bid(_first(tags, "bid")),
         relays=_relays(tags),
         cashu=_first(tags, "cashu"),
-        encrypted=encrypted,
+        sealing=sealing,
     )
 
 

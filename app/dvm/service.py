@@ -16,10 +16,10 @@ from app.dvm.inputs import resolve_inputs
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
 from app.dvm.requests import JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
+from app.dvm.sealing import Sealing, seal, sealing_of, unseal
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
-from app.nostr import nip44
 from app.nostr.event import Event, Tags
 from app.payments.deposits import Purpose
 from app.payments.service import Payments
@@ -63,8 +63,8 @@ class DvmService:
     async def handle(self, event: Event) -> None:
         """One admitted job event: run once ever (duplicates are dropped), answered whatever happens."""
         self.running.add(event.id)  # before it is taken: recovery must never see it as abandoned
-        encrypted = any(tag[0] == "encrypted" for tag in event.tags)
-        account = await self._jobs.take(event.id, event.pubkey, encrypted=encrypted)
+        sealing = sealing_of(event)
+        account = await self._jobs.take(event.id, event.pubkey, encrypted=sealing is not None, sealing=sealing)
         if account is None:
             self.running.discard(event.id)
             return
@@ -94,9 +94,10 @@ class DvmService:
         await self._serve(job, account)
 
     async def _read(self, event: Event) -> JobRequest:
-        secret = self._secret_tags(event)
+        sealing = sealing_of(event)
+        secret = self._secret_tags(event, sealing) if sealing else None
         tags = await resolve_inputs(event.tags + (secret or ()), self._publisher.fetch)
-        return parse_job(event, self._config.default_model, tags, encrypted=secret is not None)
+        return parse_job(event, self._config.default_model, tags, sealing=sealing)
 
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
@@ -104,22 +105,20 @@ class DvmService:
         await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
         await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
 
-    def _secret_tags(self, event: Event) -> Tags | None:
-        """An encrypted job's tags: its content, NIP-44 v2 encrypted to the node, is a JSON list of tags."""
-        if not any(tag[0] == "encrypted" for tag in event.tags):
-            return None
+    def _secret_tags(self, event: Event, sealing: Sealing) -> Tags:
+        """An encrypted job's tags: its content, NIP-44 v2 (or NIP-04) encrypted to the node, is a JSON list of tags."""
         try:
-            tags = json.loads(nip44.decrypt(self._keys, event.pubkey, event.content))
-        except (nip44.Nip44Error, ValueError) as exc:
-            raise MalformedJob("the encrypted job could not be read (NIP-44 v2 to the node's key expected)") from exc
+            tags = json.loads(unseal(self._keys, event.pubkey, event.content, sealing))
+        except ValueError as exc:  # Unreadable, JSONDecodeError
+            raise MalformedJob("the encrypted job could not be read (NIP-44 v2 or NIP-04 to the node's key)") from exc
         if not isinstance(tags, list) or not all(_is_tag(tag) for tag in tags):
             raise MalformedJob("an encrypted job's content must be a JSON list of tags")
         return tuple(tuple(tag) for tag in tags)
 
     def _sealed(self, job: JobRequest, text: str | None) -> str | None:
-        if not text or not job.encrypted:
+        if not text or job.sealing is None:
             return text
-        return nip44.encrypt(self._keys, job.customer, text)
+        return seal(self._keys, job.customer, text, job.sealing)
 
     async def _paid(self, job: JobRequest, account: Account, max_cost: int) -> Account:
         """The customer's account once it covers the job's maximum cost; its `cashu` token deposited first."""

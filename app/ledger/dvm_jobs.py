@@ -51,6 +51,7 @@ class UnfinishedJob:
     owner: str | None
     answer: str | None
     encrypted: bool
+    sealing: str | None = None
 
 
 class DvmJobs:
@@ -59,12 +60,14 @@ class DvmJobs:
         self.owner = owner  # this process's boot id
         self._clock = clock
 
-    async def take(self, event_id: str, pubkey: str, *, encrypted: bool = False) -> Account | None:
+    async def take(
+        self, event_id: str, pubkey: str, *, encrypted: bool = False, sealing: str | None = None
+    ) -> Account | None:
         """Claim a job event and return its customer's account (opened on first use), in one transaction; None when
         the job was taken before (by this process or another)."""
         now = int(self._clock())
         values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "owner": self.owner,
-                  "encrypted": encrypted, "created_at": now, "updated_at": now}  # fmt: skip
+                  "encrypted": encrypted, "sealing": sealing, "created_at": now, "updated_at": now}  # fmt: skip
 
         def work(conn: Connection) -> Account | None:
             return _open_account(conn, pubkey, now) if _claim(conn, values) else None
@@ -103,9 +106,10 @@ class DvmJobs:
     async def unfinished(self) -> list[UnfinishedJob]:
         def work(conn: Connection) -> list[UnfinishedJob]:
             c = dvm_jobs.c
-            columns = (c.event_id, c.pubkey, c.state, c.owner, c.answer, c.encrypted)
+            columns = (c.event_id, c.pubkey, c.state, c.owner, c.answer, c.encrypted, c.sealing)
             rows = conn.execute(select(*columns).where(c.state.in_(UNFINISHED))).all()
-            return [UnfinishedJob(r.event_id, r.pubkey, r.state, r.owner, r.answer, bool(r.encrypted)) for r in rows]
+            return [UnfinishedJob(r.event_id, r.pubkey, r.state, r.owner, r.answer, bool(r.encrypted), r.sealing)
+                    for r in rows]  # fmt: skip
 
         return await self._db.run(work)
 

@@ -9,8 +9,7 @@ import hmac
 import os
 import struct
 
-from coincurve import PublicKey
-
+from app.nostr.ecdh import shared_x
 from app.nostr.keys import NodeKeys
 
 VERSION = 2
@@ -24,9 +23,7 @@ class Nip44Error(ValueError):
 
 
 def conversation_key(keys: NodeKeys, peer_pubkey: str) -> bytes:
-    point = PublicKey(b"\x02" + bytes.fromhex(peer_pubkey)).multiply(keys.private_key.secret)
-    shared_x = point.format(compressed=True)[1:]
-    return hmac.new(_SALT, shared_x, hashlib.sha256).digest()
+    return hmac.new(_SALT, shared_x(keys, peer_pubkey), hashlib.sha256).digest()
 
 
 def encrypt(keys: NodeKeys, peer_pubkey: str, plaintext: str, nonce: bytes | None = None) -> str:
