@@ -343,7 +343,8 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     settings = node.settings
     keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
     pool = RelayPool(settings.relays)
-    jobs, config = DvmJobs(db, node.leases.owner), DvmConfig(settings.dvm_default_model)
+    jobs = DvmJobs(db, node.leases.owner)
+    config = DvmConfig(settings.dvm_default_model, partial_every_s=settings.dvm_partial_every_s)
     publisher = JobPublisher(keys, pool, config.publish_timeout_s)
     service = DvmService(publisher, jobs, node.proxy, node.payments, config)
     recovery = JobRecovery(

@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     dvm_accept_untargeted: bool = False  # also take jobs that name no service provider
     dvm_default_model: str = ""  # for jobs without a model param; empty: such jobs are refused
     dvm_max_jobs: int = Field(default=64, gt=0)  # jobs run at once
+    dvm_partial_every_s: float = Field(default=0, ge=0)  # a kind 7000 `partial` this often while a job streams; 0: off
 
     @field_validator("cashu_mints", "relays", "cors_origins", "rate_limit_exempt_ips", "btc_usd_sources", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """The text and cost of a completion the metered proxy path served, JSON or (if the upstream streamed anyway) SSE."""
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,13 +17,18 @@ def reply_text(body: bytes) -> str:
         return ""
 
 
-async def stream_text(reply: StreamReply) -> str:
+Progress = Callable[[list[str]], None]  # shown the deltas so far after each chunk of a stream
+
+
+async def stream_text(reply: StreamReply, progress: Progress | None = None) -> str:
     """Drain a metered stream (which settles it) and join its deltas."""
     parts: list[str] = []
     async for chunk in reply.stream.body():
         for line in chunk.splitlines():
             if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
                 parts.append(_delta(line[5:]))
+        if progress is not None:
+            progress(parts)
     return "".join(parts)
 
 

@@ -25,15 +25,17 @@ def feedback(
     *,
     amount_msat: int | None = None,
     cashu: str | None = None,
+    content: str = "",
 ) -> Reply:
-    """status: payment-required | processing | error | success. `job`: the job event, or its (id, author)."""
+    """status: payment-required | processing | partial | error | success. `job`: the job event, or its (id, author).
+    `content`: a partial result so far (sealed already, for an encrypted job)."""
     job_id, customer = (job.id, job.pubkey) if isinstance(job, Event) else job
     tags = [["status", status, reason], *_about(job_id, customer)]
     if amount_msat is not None:
         tags.append(["amount", str(amount_msat)])
     if cashu:
         tags.append(["cashu", cashu])
-    return Reply(FEEDBACK_KIND, tags, "")
+    return Reply(FEEDBACK_KIND, tags, content)
 
 
 def result(job: Event, text: str, cost_msat: int, cashu: str | None, *, encrypted: bool = False) -> Reply:

@@ -55,9 +55,9 @@ class JobRequest:
     def customer(self) -> str:
         return self.event.pubkey
 
-    def chat_body(self) -> bytes:
+    def chat_body(self, *, stream: bool = False) -> bytes:
         messages = [{"role": "user", "content": self.prompt}]
-        return orjson.dumps({"model": self.model, "messages": messages, "stream": False, **self.params})
+        return orjson.dumps({"model": self.model, "messages": messages, "stream": stream, **self.params})
 
 
 def request_id_for(job_id: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
 from app.dvm.inputs import resolve_inputs
+from app.dvm.partials import text_with_partials
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
 from app.dvm.requests import JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
@@ -24,7 +25,7 @@ from app.nostr.event import Event, Tags
 from app.payments.deposits import Purpose
 from app.payments.service import Payments
 from app.proxy.calls import Endpoint
-from app.proxy.service import ProxyService
+from app.proxy.service import ProxyService, StreamReply
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 class DvmConfig:
     default_model: str = ""
     publish_timeout_s: float = 10.0
+    partial_every_s: float = 0.0  # publish the text so far this often while a job streams (0: never)
 
 
 class PaymentRequired(JobRefused):
@@ -140,8 +142,7 @@ class DvmService:
     async def _serve(self, job: JobRequest, account: Account) -> None:
         processing = asyncio.create_task(self._publisher.publish(feedback(job.event, "processing"), job.relays))
         try:
-            reply = await self._proxy.call(Endpoint.CHAT, job.chat_body(), account.key_hash, request_id_for(job.id))
-            text, cost = await text_and_cost(reply)
+            text, cost = await self._generate(job, account)
         except NodeError as exc:
             change = self._sealed(job, await self._change(job, account))
             answer = [self._publisher.sign(feedback(job.event, "error", exc.message, cashu=change))]
@@ -157,6 +158,19 @@ class DvmService:
         await processing
         await self._answer(job, answer, "done", cost)
         log.info("dvm.job_done job=%s cost_msat=%d change=%s", job.id, cost, change is not None)
+
+    async def _generate(self, job: JobRequest, account: Account) -> tuple[str, int]:
+        """The completion's text and cost, through the metered proxy path; streamed when partial results are on."""
+        every_s = self._config.partial_every_s
+        body = job.chat_body(stream=every_s > 0)
+        reply = await self._proxy.call(Endpoint.CHAT, body, account.key_hash, request_id_for(job.id))
+        if every_s <= 0 or not isinstance(reply, StreamReply):
+            return await text_and_cost(reply)
+        text = await text_with_partials(reply, every_s, lambda so_far: self._partial(job, so_far))
+        return text, await self._jobs.charged_msat(request_id_for(job.id))
+
+    async def _partial(self, job: JobRequest, text: str) -> None:
+        await self._publisher.publish(feedback(job.event, "partial", content=self._sealed(job, text) or ""), job.relays)
 
     async def _answer(self, job: JobRequest, events: list[Event], state: str, cost: int | None = None) -> None:
         """Stored before it is published: a process that dies now leaves the answer for another to publish."""

@@ -104,7 +104,10 @@ class Customer:
 
     async def submit(self, tags: list[list[str]]) -> Answer:
         """Publish a job and wait for its end."""
-        return await self.wait(await self.publish(self.sign(tags)))
+        return await self.submit_event(self.sign(tags))
+
+    async def submit_event(self, job: nostr_sdk.Event) -> Answer:
+        return await self.wait(await self.publish(job))
 
     async def close(self) -> None:
         await self.client.shutdown()
