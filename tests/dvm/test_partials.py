@@ -61,7 +61,7 @@ def test_an_encrypted_job_gets_its_partial_results_sealed(
         answer = await customer.submit_event(customer.sign([["p", node_keys.pubkey], ["encrypted"]], content=sealed))
 
         def opened(payload: str) -> str:
-            return nostr_sdk.nip44_decrypt(customer.keys.secret_key(), node_key, payload)
+            return str(nostr_sdk.nip44_decrypt(customer.keys.secret_key(), node_key, payload))
 
         return answer, [opened(event["content"]) for event in partials(answer)], opened(answer.results[0]["content"])
 
