@@ -27,6 +27,7 @@ from app.devmint import start_local_mint, stop_local_mint
 from app.dvm.cancel import JobCancels
 from app.dvm.claims import BalanceClaims
 from app.dvm.handler import HandlerInfo
+from app.dvm.inbox import find_inbox
 from app.dvm.listener import DvmListener
 from app.dvm.publisher import JobPublisher
 from app.dvm.recovery import JobRecovery
@@ -342,17 +343,21 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     """The NIP-90 service provider: jobs from the node's relays, paid and run on this node's ledger."""
     settings = node.settings
     keys = load_node_keys(settings.nsec.get_secret_value(), settings.data_dir)
-    pool = RelayPool(settings.relays)
+    inbox = await find_inbox(keys.pubkey, settings.relays)  # NIP-65: read relays in, write relays out
+    inbound = RelayPool(inbox.read)
+    outbound = inbound if inbox.write == inbox.read else RelayPool(inbox.write)
+    if outbound is not inbound:
+        stack.push_async_callback(outbound.close)
     jobs = DvmJobs(db, node.leases.owner)
     config = DvmConfig(settings.dvm_default_model, partial_every_s=settings.dvm_partial_every_s)
-    publisher = JobPublisher(keys, pool, config.publish_timeout_s)
+    publisher = JobPublisher(keys, outbound, config.publish_timeout_s)
     service = DvmService(publisher, jobs, node.proxy, node.payments, config)
     recovery = JobRecovery(
         jobs, publisher, node.payments.refunds,
         is_alive=node.leases.is_alive, release=node.ledger.release, running=service.running,
     )  # fmt: skip
     listener = DvmListener(
-        pool, service, recovery, keys.pubkey,
+        inbound, service, recovery, keys.pubkey,
         accept_untargeted=settings.dvm_accept_untargeted, max_jobs=settings.dvm_max_jobs,
         cancels=JobCancels(jobs, publisher),
     )  # fmt: skip
