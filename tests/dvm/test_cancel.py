@@ -23,7 +23,7 @@ SETTLE_S = 1.5  # time the node has had to act on a deletion it must ignore
 
 def deletion(customer: Customer, job_id: str) -> nostr_sdk.Event:
     """A NIP-09 deletion of the job, as a client makes it (the relay refuses one by anyone but the author: a
-    stranger's is tested in test_cancel_states)."""
+    stranger's is tested in test_job_states)."""
     tags = [nostr_sdk.Tag.parse(["e", job_id]), nostr_sdk.Tag.parse(["k", "5050"])]
     builder = nostr_sdk.EventBuilder(nostr_sdk.Kind(5), "cancel").tags(tags)
     return customer.keys.sign_event(builder.finalize_unsigned(customer.keys.public_key()))

@@ -1,4 +1,4 @@
-"""The cancel transition in the database, on both databases: only a job waiting for payment, or one not taken yet,
+"""Job rows on both databases. The cancel transition: only a job waiting for payment, or one not taken yet,
 becomes cancelled, only by its author, and a cancelled job is never taken afterwards."""
 
 import asyncio
@@ -104,3 +104,12 @@ def test_deletions_by_anyone_but_the_author_are_ignored(database_url: str, nostr
     assert [tag for event in published for tag in event["tags"] if tag[0] == "status"] == [
         ["status", "error", "cancelled"]
     ]
+
+
+def test_how_an_encrypted_job_is_sealed_is_kept_for_recovery(database_url: str) -> None:
+    async def work(jobs: DvmJobs, db: Database) -> list[tuple[bool, str | None]]:
+        await jobs.take(JOB, AUTHOR, encrypted=True, sealing="nip04")
+        await jobs.take("ef" * 32, AUTHOR)
+        return sorted((job.encrypted, job.sealing) for job in await jobs.unfinished())
+
+    assert on_jobs(database_url, work) == [(False, None), (True, "nip04")]
