@@ -34,6 +34,7 @@ from app.errors import (
 )
 from app.limits.service import RateLimited
 from app.nostr.errors import InvalidEvent, InvalidNostrKey
+from app.nostr.nip98 import InvalidHttpAuth
 from app.payments.foreign import ForeignSwapFailed
 from app.payments.lnurl import InvalidLightningAddress, LightningAddressFailed
 from app.payments.refunds import WalletShort
@@ -107,6 +108,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.BadMintSignature: Shown(502, "mint_error", "cashu_mint_bad_signature"),
     InvalidNostrKey: Shown(500, "api_error", "invalid_nostr_key"),
     InvalidEvent: Shown(400, INVALID, "invalid_nostr_event"),
+    InvalidHttpAuth: Shown(401, INVALID, "invalid_nostr_auth"),  # NIP-98
     PriceUnavailable: Shown(503, "api_error", "price_unavailable"),  # a USD-priced model while the rate is stale
     NoHealthyUpstream: Shown(502, UPSTREAM, "upstream_unavailable"),  # every upstream for the model failed or is out
     admin.AdminUnauthorized: Shown(401, INVALID, "admin_unauthorized"),

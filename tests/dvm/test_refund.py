@@ -64,6 +64,7 @@ def test_a_customer_takes_their_balance_back_once_per_auth_event(dvm: RunningNod
     token = paid.json()["token"]
     assert paid.json()["msats"] == 3000 and decode_token(token).amount == 3
     assert replayed.status_code == 401 and "used before" in replayed.json()["error"]["message"]
+    assert replayed.json()["error"]["code"] == "invalid_nostr_auth"
     mint.cli("receive", token)  # the nutshell wallet redeems it
     assert asyncio.run(proof_states(mint, token)) == {"SPENT"}
     report = audited(dvm)
