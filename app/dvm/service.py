@@ -104,8 +104,9 @@ class DvmService:
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
     ) -> None:
-        await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
+        # marked first: a customer who cancels as soon as they read `payment-required` finds the job cancellable
         await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
+        await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
 
     def _secret_tags(self, event: Event, sealing: Sealing) -> Tags:
         """An encrypted job's tags: its content, NIP-44 v2 (or NIP-04) encrypted to the node, is a JSON list of tags."""
