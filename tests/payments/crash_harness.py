@@ -1,4 +1,4 @@
-"""One node process's payments services on a shared database (as app.lifespan builds them, each with its own boot
+"""One node process's payments services on a shared database (as the node builds them at start-up, each its own boot
 id), optionally behind a transport that makes the process die at a mint request or lose the mint's answer: a test
 starts another process on the same database afterwards and watches it settle what the first left open."""
 
