@@ -50,7 +50,7 @@ class ForeignSwapFailed(CashuError):
 
 
 # What the journal keeps of a swap that will never happen. A refused melt spent nothing: like one never sent, the
-# same token may be planned again (app.treasury.store.begin_operation replaces it).
+# same token may be planned again (app.treasury.journal.begin_operation replaces it).
 _FAILURE_CODES = {
     Melted.NEVER_SENT: "not_executed",
     Melted.REFUSED: "not_executed",

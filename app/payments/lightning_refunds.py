@@ -124,10 +124,12 @@ def melt_planner(
             chosen.append(to_proof(proof))
             ids.append(proof.id)
         fee_in, total = input_fee(chosen, fees), sum(p.amount for p in chosen)
-        if total < quoted.amount_sat + quoted.fee_reserve + fee_in:
-            raise WalletShort()
+        # the key's balance first: one that changed since the invoice was sized (a concurrent refund paid it) is
+        # sized again, not taken for a wallet too short to pay
         if available_sat != sized_for_sat or quoted.amount_sat + quoted.fee_reserve + fee_in > available_sat:
             raise _Resize(available_sat, fee_in)
+        if total < quoted.amount_sat + quoted.fee_reserve + fee_in:
+            raise WalletShort()
         blanks = plan_blanks(total - quoted.amount_sat - fee_in, output_keyset)
         melt = MeltPlan(client_url, quoted.recipient, quoted.bolt11, quoted.quote, quoted.amount_sat,
                         quoted.fee_reserve, fee_in, tuple(chosen), blanks)  # fmt: skip

@@ -22,8 +22,8 @@ from sqlalchemy import Connection, func, select
 from app.db.database import Work
 from app.db.tables import api_keys, cashu_operations, wallet_proofs
 from app.money import msat_to_sat_ceil, msat_to_sat_floor, sat_to_msat
+from app.treasury.proofs import HELD, RESERVED
 from app.treasury.records import OPEN_STATES, OpKind
-from app.treasury.store import HELD, RESERVED
 
 UNIT = "sat"
 

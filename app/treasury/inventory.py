@@ -2,12 +2,12 @@
 settled operation. One transaction each; nothing here writes."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select
 
 from app.db.database import Work
 from app.db.tables import cashu_operations, wallet_proofs
+from app.treasury.journal import operation_from_row
 from app.treasury.records import Operation, OpKind, OpState
 
 
@@ -57,11 +57,6 @@ def settled_operations() -> Work[list[Operation]]:
             )
             .order_by(cashu_operations.c.created_at, cashu_operations.c.id)
         ).all()
-        return [_operation(row._mapping) for row in rows]
+        return [operation_from_row(row) for row in rows]
 
     return work
-
-
-def _operation(row: Any) -> Operation:
-    fields = {name: row[name] for name in Operation.__slots__}
-    return Operation(**{**fields, "kind": OpKind(row["kind"]), "state": OpState(row["state"])})

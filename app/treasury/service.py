@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from app.db.database import Database
 from app.ledger import audit
 from app.ledger.records import Account, Totals
-from app.treasury import store, withdrawals
+from app.treasury import deposits, journal, proofs, refunds, withdrawals
 from app.treasury.earnings import Earnings, current_earnings
 from app.treasury.records import HeldProof, MintHoldings, NewProof, Operation, OpKind, RefundPlan
 
@@ -32,32 +32,32 @@ class Treasury:
         key_id: int | None = None,
     ) -> Operation:
         return await self._db.run(
-            store.begin_operation(
+            journal.begin_operation(
                 op_id=op_id, kind=kind, purpose=purpose, mint_url=mint_url, plan_json=plan_json, now=self._now(),
                 token_hash=token_hash, target_key_hash=target_key_hash, key_id=key_id,
             )
         )  # fmt: skip
 
     async def get(self, op_id: str) -> Operation | None:
-        return await self._db.run(store.get_operation(op_id))
+        return await self._db.run(journal.get_operation(op_id))
 
     async def open_operations(self) -> list[Operation]:
-        return await self._db.run(store.open_operations())
+        return await self._db.run(journal.open_operations())
 
     async def due_operations(self) -> list[Operation]:
-        return await self._db.run(store.due_operations(self._now()))
+        return await self._db.run(journal.due_operations(self._now()))
 
     async def note_attempt(self, op_id: str, backoff_s: Callable[[int], int], cap: int) -> Operation | None:
-        return await self._db.run(store.note_attempt(op_id, self._now(), backoff_s, cap))
+        return await self._db.run(journal.note_attempt(op_id, self._now(), backoff_s, cap))
 
-    async def complete_deposit(self, op_id: str, proofs: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
-        return await self._db.run(store.complete_deposit(op_id, proofs, scrubbed_plan, self._now()))
+    async def complete_deposit(self, op_id: str, received: Sequence[NewProof], scrubbed_plan: str) -> Account | None:
+        return await self._db.run(deposits.complete_deposit(op_id, received, scrubbed_plan, self._now()))
 
     async def replace_plan(self, op_id: str, current: str, new: str) -> bool:
-        return await self._db.run(store.replace_plan(op_id, current, new, self._now()))
+        return await self._db.run(journal.replace_plan(op_id, current, new, self._now()))
 
     async def fail(self, op_id: str, error: str, scrubbed_plan: str | None = None) -> None:
-        await self._db.run(store.fail_operation(op_id, error, self._now(), scrubbed_plan))
+        await self._db.run(journal.fail_operation(op_id, error, self._now(), scrubbed_plan))
 
     async def begin_refund(
         self,
@@ -71,7 +71,7 @@ class Treasury:
         purpose: str = "refund",
     ) -> RefundPlan | None:
         return await self._db.run(
-            store.begin_refund(
+            refunds.begin_refund(
                 op_id=op_id,
                 key_id=key_id,
                 mint_url=mint_url,
@@ -86,26 +86,26 @@ class Treasury:
     async def complete_refund(
         self, op_id: str, change: Sequence[NewProof], token: str, scrubbed_plan: str
     ) -> str | None:
-        return await self._db.run(store.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
+        return await self._db.run(refunds.complete_refund(op_id, change, token, scrubbed_plan, self._now()))
 
     async def complete_lightning_refund(
         self, op_id: str, change: Sequence[NewProof], returned_msat: int, result: str, plan_json: str
     ) -> bool:
         return await self._db.run(
-            store.complete_lightning_refund(op_id, change, returned_msat, result, plan_json, self._now())
+            refunds.complete_lightning_refund(op_id, change, returned_msat, result, plan_json, self._now())
         )
 
     async def undo_refund(self, op_id: str, error: str, *, inputs_spent: bool = False) -> bool:
-        return await self._db.run(store.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))
+        return await self._db.run(refunds.undo_refund(op_id, error, self._now(), inputs_spent=inputs_spent))
 
     async def open_refunds(self, key_id: int) -> list[Operation]:
         return [op for op in await self.open_operations() if op.kind is OpKind.REFUND and op.key_id == key_id]
 
     async def latest_refund_token(self, key_id: int) -> str | None:
-        return await self._db.run(store.latest_refund_token(key_id))
+        return await self._db.run(refunds.latest_refund_token(key_id))
 
     async def holdings(self) -> list[MintHoldings]:
-        return await self._db.run(store.holdings())
+        return await self._db.run(proofs.holdings())
 
     async def totals(self) -> Totals:
         return await self._db.run(audit.totals())

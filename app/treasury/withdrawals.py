@@ -9,25 +9,16 @@ after sees the proofs the withdrawal left. So a withdrawal never takes a msat th
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
 from app.db.database import Work
 from app.db.tables import cashu_operations, wallet_proofs
 from app.errors import NodeError
 from app.money import sat_to_msat
 from app.treasury.earnings import UNIT, earnings_in
+from app.treasury.journal import operation_from_row, required_operation, update_if_open
+from app.treasury.proofs import HELD, SPENT, held_proofs, keep_proofs, reserve_proofs, settle_reserved_proofs
 from app.treasury.records import HeldProof, NewProof, Operation, OpKind, OpState
-from app.treasury.store import (
-    HELD,
-    RESERVED,
-    SPENT,
-    _finish,
-    _get_required,
-    _insert_proofs,
-    _operation,
-    _reserve_proofs,
-    held_proofs,
-)
 
 
 class NotWithdrawable(NodeError):
@@ -56,7 +47,7 @@ def begin_withdrawal(*, op_id: str, mint_url: str, purpose: str, now: int, plan:
         decided = plan(held_proofs(conn, mint_url, UNIT), withdrawable_sat)
         if decided.amount_msat > sat_to_msat(withdrawable_sat):
             raise NotWithdrawable(f"at most {withdrawable_sat} sat may be withdrawn from {mint_url}, fees included")
-        _reserve_proofs(conn, decided.proof_ids, op_id)
+        reserve_proofs(conn, decided.proof_ids, op_id)
         conn.execute(
             cashu_operations.insert().values(
                 id=op_id, kind=OpKind.WITHDRAWAL.value, purpose=purpose, state=OpState.PLANNED.value,
@@ -87,11 +78,13 @@ def complete_withdrawal(
 
     def work(conn: Connection) -> str | None:
         values = {"amount_msat": amount_msat} if amount_msat is not None else {}
-        done = _finish(conn, op_id, now, state=OpState.COMPLETED.value, result=result, plan=scrubbed_plan, **values)
+        done = update_if_open(
+            conn, op_id, now, state=OpState.COMPLETED.value, result=result, plan=scrubbed_plan, **values
+        )
         if not done:
-            return _get_required(conn, op_id).result
-        _settle_proofs(conn, op_id, SPENT)
-        _insert_proofs(conn, change, op_id, now)
+            return required_operation(conn, op_id).result
+        settle_reserved_proofs(conn, op_id, SPENT)
+        keep_proofs(conn, change, op_id, now)
         return result
 
     return work
@@ -102,20 +95,12 @@ def undo_withdrawal(op_id: str, error: str, now: int, *, inputs_spent: bool = Fa
     else spent them; the wallet report then shows the loss)."""
 
     def work(conn: Connection) -> bool:
-        if not _finish(conn, op_id, now, state=OpState.FAILED.value, error=error):
+        if not update_if_open(conn, op_id, now, state=OpState.FAILED.value, error=error):
             return False
-        _settle_proofs(conn, op_id, SPENT if inputs_spent else HELD)
+        settle_reserved_proofs(conn, op_id, SPENT if inputs_spent else HELD)
         return True
 
     return work
-
-
-def _settle_proofs(conn: Connection, op_id: str, state: str) -> None:
-    conn.execute(
-        update(wallet_proofs)
-        .where(wallet_proofs.c.operation_id == op_id, wallet_proofs.c.state == RESERVED)
-        .values(state=state, operation_id=None if state == HELD else op_id)
-    )
 
 
 def withdrawn_msat() -> Work[int]:
@@ -141,6 +126,6 @@ def recent_withdrawals(limit: int = 20) -> Work[list[Operation]]:
             .order_by(cashu_operations.c.created_at.desc(), cashu_operations.c.id)
             .limit(limit)
         ).all()
-        return [_operation(row) for row in rows]
+        return [operation_from_row(row) for row in rows]
 
     return work

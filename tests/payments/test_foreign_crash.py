@@ -3,72 +3,17 @@ a process started afterwards on the same database settles it from the mints' wor
 and posting it again changes nothing. Real FakeWallet mints, both databases."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
-from app.cashu.tokens import TokenLimits
-from app.db.database import Database, open_database
-from app.db.leases import Leases, new_boot_id
-from app.ledger.service import Ledger
-from app.payments.deposits import Deposits, Purpose, key_for_token
-from app.payments.foreign import ForeignSwaps
-from app.payments.mints import TrustedMints
-from app.payments.ownership import Ownership
-from app.payments.recovery import Recovery
+from app.payments.deposits import Purpose, key_for_token
 from app.treasury.records import OpKind, OpState
-from app.treasury.service import Treasury
 from tests.fixtures.mint import RunningMint
+from tests.payments.crash_harness import Crash, answer_lost, dying, process
 from tests.payments.test_deposits import proof_states
 from tests.treasury.stacks import Intercepting, books
 
 CREDITED_MSAT = 97_000  # a 100 sat token of `mint_fee` (see test_foreign.py)
-
-
-class Crash(Exception):
-    """The process dies here: nothing after this line of the node's work runs."""
-
-
-def dying(*, after_sending: bool) -> Callable[..., Awaitable[httpx.Response]]:
-    async def rewrite(
-        request: httpx.Request, forward: Callable[[httpx.Request], Awaitable[httpx.Response]]
-    ) -> httpx.Response:
-        if after_sending:
-            await forward(request)
-        raise Crash()
-
-    return rewrite
-
-
-@dataclass
-class Process:
-    db: Database
-    deposits: Deposits
-    recovery: Recovery
-    treasury: Treasury
-    ledger: Ledger
-
-
-@asynccontextmanager
-async def process(
-    database_url: str, trusted_url: str, transport: httpx.AsyncBaseTransport | None = None
-) -> AsyncIterator[Process]:
-    """The payments services one node process builds (app.lifespan), with its own boot id."""
-    async with AsyncExitStack() as exits:
-        db = open_database(database_url)
-        exits.push_async_callback(db.close)
-        http = await exits.enter_async_context(httpx.AsyncClient(transport=transport))
-        ledger, treasury, mints = Ledger(db), Treasury(db), TrustedMints(http, [trusted_url])
-        ownership = Ownership(Leases(db, new_boot_id()), ttl_s=20)
-        foreign = ForeignSwaps(treasury, mints, allow_private=True)  # the test mints are on 127.0.0.1
-        recovery = Recovery(treasury, mints, ownership)
-        recovery.settle_with(OpKind.FOREIGN, foreign)
-        limits = TokenLimits(max_amount=1_000_000, max_proofs=256)
-        deposits = Deposits(ledger, treasury, mints, ownership, recovery, limits=limits, foreign=foreign)
-        yield Process(db, deposits, recovery, treasury, ledger)
 
 
 CRASH_POINTS = {
@@ -118,13 +63,7 @@ async def test_a_melt_answer_lost_on_the_way_is_settled_at_once(
 ) -> None:
     token = await mint_fee.make_token(100)
 
-    async def lost(
-        request: httpx.Request, forward: Callable[[httpx.Request], Awaitable[httpx.Response]]
-    ) -> httpx.Response:
-        await forward(request)
-        raise httpx.ReadError("connection reset", request=request)
-
-    async with process(database_url, mint.url, Intercepting(lost, "/v1/melt/bolt11")) as node:
+    async with process(database_url, mint.url, Intercepting(answer_lost, "/v1/melt/bolt11")) as node:
         deposit = await node.deposits.deposit(token, Purpose.CREATE)
 
         assert deposit.credited_msat == CREDITED_MSAT

@@ -13,7 +13,7 @@ from app.cashu.errors import SwapOutcomeUnknown
 from app.cashu.tokens import decode_token
 from app.cashu.wallet import SwapPlan, plan_receive
 from app.payments.deposits import Deposit, Purpose, token_hash
-from app.treasury import store
+from app.treasury import journal
 from app.treasury.records import OpState
 from tests.fixtures.mint import RunningMint
 from tests.treasury.stacks import Intercepting, Stack, answering, books, delayed, stack
@@ -60,7 +60,7 @@ async def test_recovery_leaves_an_operation_its_live_owner_works_on_and_the_swee
     ):
         with pytest.raises(SwapOutcomeUnknown):
             await owner.deposits.deposit(token, Purpose.BEARER)
-        op = await owner.db.run(store.operation_by_token(token_hash(token)))
+        op = await owner.db.run(journal.operation_by_token(token_hash(token)))
         assert op is not None
         async with owner.ownership.own(op.id) as owned:
             assert owned

@@ -16,7 +16,7 @@ from app.ledger import audit
 from app.ledger.records import EntryKind
 from app.payments.deposits import Purpose, token_hash
 from app.payments.recovery import RetryPolicy
-from app.treasury import store
+from app.treasury import journal
 from app.treasury.records import OpState
 from tests.fixtures.mint import RunningMint
 from tests.treasury.stacks import Intercepting, answering, books, stack, token_states_at
@@ -56,7 +56,7 @@ async def test_pending_stays_pending_and_is_completed_by_a_later_try(database_ur
     ):
         with pytest.raises(SwapOutcomeUnknown):  # 503: being settled, ask again
             await stuck.deposits.deposit(token, Purpose.CREATE)
-        op = await stuck.db.run(store.operation_by_token(token_hash(token)))
+        op = await stuck.db.run(journal.operation_by_token(token_hash(token)))
         assert op is not None and (op.state, op.attempts) == (OpState.PLANNED, 1) and op.next_try_at > 0
         assert token_states_at(mint.url, token) == {ProofState.UNSPENT}
         assert_nowhere_in_the_database(database_url, token, op.plan or "")
@@ -76,7 +76,7 @@ async def test_a_definite_refusal_fails_the_deposit_at_once_and_touches_nothing(
         with pytest.raises(MintRejected) as refused:
             await node.deposits.deposit(token, Purpose.CREATE)
         assert status_of(refused.value) == 400
-        op = await node.db.run(store.operation_by_token(token_hash(token)))
+        op = await node.db.run(journal.operation_by_token(token_hash(token)))
         report = await books(node.db)
 
     assert op is not None and (op.state, op.error) == (OpState.FAILED, "invalid")
@@ -95,7 +95,7 @@ async def test_an_outcome_that_stays_unknown_is_retried_with_backoff_then_parked
         with pytest.raises(SwapOutcomeUnknown):
             await node.deposits.deposit(token, Purpose.CREATE)
         sweeps = [await node.recovery.recover_open() for _ in range(4)]
-        op = await node.db.run(store.operation_by_token(token_hash(token)))
+        op = await node.db.run(journal.operation_by_token(token_hash(token)))
         report = await books(node.db)
 
     assert sweeps == [0, 0, 0, 0]
