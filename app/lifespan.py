@@ -18,6 +18,7 @@ from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
 from app.dvm.handler import HandlerInfo
 from app.dvm.listener import DvmListener
+from app.dvm.nutzaps import NutzapInfo, NutzapListener, Nutzaps, nutzap_key
 from app.dvm.publisher import JobPublisher
 from app.dvm.recovery import JobRecovery
 from app.dvm.service import DvmConfig, DvmService
@@ -145,11 +146,16 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     )  # fmt: skip
     await listener.start()
     stack.push_async_callback(listener.stop)
+    p2pk = nutzap_key(keys)
+    nutzaps = NutzapListener(pool, Nutzaps(node.payments.deposits, jobs, p2pk, service.run_paid), keys.pubkey)
+    await nutzaps.start()
+    stack.push_async_callback(nutzaps.stop)
     if node.announcer is not None:
         info = HandlerInfo(
             settings.name, settings.description, node.catalog.current, node.rates, settings.max_completion_tokens
         )
         node.announcer.also_publish(info.events)
+        node.announcer.also_publish(NutzapInfo(settings.relays, settings.cashu_mints, p2pk.pubkey).events)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:

@@ -8,14 +8,14 @@ so a process that dies on the way leaves enough for another to finish it (app.dv
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
 from app.dvm.inputs import resolve_inputs
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
-from app.dvm.requests import JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
+from app.dvm.requests import JOB_KIND, JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
@@ -75,6 +75,30 @@ class DvmService:
         finally:
             self.running.discard(event.id)
 
+    async def run_paid(self, job_id: str, customer: str, hints: tuple[str, ...] = ()) -> bool:
+        """Run a job answered payment-required once the customer's balance covers it (a NIP-61 nutzap paid for
+        it), from that balance; what is left stays there. Taken in one UPDATE: it runs once, however many pay."""
+        if not await self._jobs.awaits_payment(job_id, customer):
+            return False
+        event = await self._publisher.fetch(job_id, hints)
+        if event is None or event.kind != JOB_KIND or event.pubkey != customer:
+            return False
+        try:
+            job = replace(await self._read(event), cashu=None)  # paid: a token it carried is not redeemed now
+            max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
+        except (NodeError, JobRefused):
+            return False
+        if (await self._jobs.customer(customer)).available_msat < max_cost:
+            return False
+        self.running.add(job_id)
+        try:
+            account = await self._jobs.take_paid(job_id, customer)
+            if account is not None:
+                await self._serve(job, account)
+            return account is not None
+        finally:
+            self.running.discard(job_id)
+
     async def _run(self, event: Event, account: Account) -> None:
         try:
             job = await self._read(event)
@@ -101,8 +125,9 @@ class DvmService:
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
     ) -> None:
-        await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
+        # marked first: a payment sent as soon as the customer reads "payment-required" must find the job waiting
         await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
+        await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
 
     def _secret_tags(self, event: Event) -> Tags | None:
         """An encrypted job's tags: its content, NIP-44 v2 encrypted to the node, is a JSON list of tags."""
