@@ -18,6 +18,7 @@ from app.cashu.crypto import blind, point_hex, random_scalar
 from app.cashu.keysets import choose_output_keyset
 from app.cashu.outputs import OutputPlan, PlannedOutput, proof_y, proofs_from_signatures
 from app.cashu.tokens import Proof, decode_token
+from app.cashu.wallet import execute_swap, plan_swap
 from app.dvm.nutzaps import nutzap_key
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
@@ -46,7 +47,7 @@ async def listed_p2pk_key(customer: Customer, node_pubkey: str) -> str:
         events = await customer.client.fetch_events(nostr_sdk.ReqTarget.auto([wanted]), _seconds(2))
         for event in events:
             assert event.verify()
-            return next(tag[1] for tag in json.loads(event.as_json())["tags"] if tag[0] == "pubkey")
+            return str(next(tag[1] for tag in json.loads(event.as_json())["tags"] if tag[0] == "pubkey"))
         await asyncio.sleep(0.1)
     raise AssertionError("no kind 10019 on the relay")
 
@@ -62,8 +63,11 @@ async def locked_proofs(mint: RunningMint, pubkey: str, amounts: Sequence[int], 
         return proofs_from_signatures(plan, await client.mint(quote.quote, plan.blinded_messages), keyset)
 
 
-def _locked_output(amount: int, keyset_id: str, pubkey: str, sigflag: str = "SIG_INPUTS") -> PlannedOutput:
-    body = {"nonce": secrets.token_hex(16), "data": pubkey, "tags": [["sigflag", sigflag]]}
+def _locked_output(
+    amount: int, keyset_id: str, pubkey: str, sigflag: str = "SIG_INPUTS", locktime: int | None = None
+) -> PlannedOutput:
+    tags = [["sigflag", sigflag]] + ([["locktime", str(locktime)]] if locktime is not None else [])
+    body = {"nonce": secrets.token_hex(16), "data": pubkey, "tags": tags}
     secret = json.dumps(["P2PK", body])
     r = random_scalar()
     return PlannedOutput(amount, keyset_id, secret, r.hex(), point_hex(blind(secret.encode(), r)))
@@ -87,6 +91,12 @@ async def result_of(customer: Customer, job_id: str, timeout_s: float = 20) -> A
         if "success" in answer.statuses() or "error" in answer.statuses() or time.monotonic() > deadline:
             return answer
         await asyncio.sleep(0.05)
+
+
+async def spend(mint: RunningMint, proofs: Sequence[Proof]) -> None:
+    async with httpx.AsyncClient() as http:
+        client = MintClient(http, mint.url)
+        await execute_swap(client, await plan_swap(client, proofs))
 
 
 async def states(mint: RunningMint, proofs: Sequence[Proof]) -> set[str]:
@@ -163,7 +173,7 @@ def test_payment_required_then_a_nutzap_runs_the_job_once_and_keeps_the_rest(
 
 
 def _job_id(answer: Answer) -> str:
-    return next(tag[1] for tag in answer.feedback[0]["tags"] if tag[0] == "e")
+    return str(next(tag[1] for tag in answer.feedback[0]["tags"] if tag[0] == "e"))
 
 
 def test_two_nutzaps_for_one_job_and_one_delivered_twice_run_it_once(
@@ -214,7 +224,10 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
         to_nostr_key = await locked_proofs(mint, "02" + keys.pubkey, [8])  # the node's Nostr key is not the P2PK one
         sig_all = await locked_proofs(mint, p2pk, [8], sigflag="SIG_ALL")
         untrusted = await locked_proofs(mint_fee, p2pk, [8])
-        for proofs, mint_url in ((to_nostr_key, mint.url), (sig_all, mint.url), (untrusted, mint_fee.url)):
+        spent = await locked_proofs(mint, p2pk, [8], locktime=int(time.time()) - 60)  # expired, no refund key:
+        await spend(mint, spent)  # anyone may spend it, and its sender did before nutzapping it
+        nutzapped = ((to_nostr_key, mint.url), (sig_all, mint.url), (untrusted, mint_fee.url), (spent, mint.url))
+        for proofs, mint_url in nutzapped:
             await nutzap(customer, proofs, mint_url, keys.pubkey, job_id)
         tipped = await locked_proofs(mint, p2pk, [2])
         await nutzap(customer, tipped, mint.url, keys.pubkey, None)  # for no job: it just credits the balance
@@ -231,11 +244,38 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
 
     job_id, thief_job, at_mint, at_untrusted = with_customer(relay, refused)
 
-    for job in (job_id, thief_job):
-        answer = with_customer(relay, lambda customer, job=job: customer.answers(job))  # type: ignore[misc]
+    async def answers(customer: Customer) -> list[Answer]:
+        return [await customer.answers(job) for job in (job_id, thief_job)]
+
+    for answer in with_customer(relay, answers):
         assert answer.results == [] and answer.statuses() == ["payment-required"]
     report = books(node)
     assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (2000, 0, 2000)
     assert asyncio.run(states(mint, at_mint)) == {"UNSPENT"}  # never swapped: the node refused them first
     assert asyncio.run(states(mint_fee, at_untrusted)) == {"UNSPENT"}
+    assert_books_and_mints(node)
+
+
+def test_two_node_processes_on_one_database_credit_a_nutzap_once_and_run_its_job_once(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    keys, relay = NodeKeys.generate(), nostr_relays[1]
+    node = nutzap_node(node_factory, keys, mint, [relay])
+    nutzap_node(node_factory, keys, mint, [relay])  # the same node twice: each hears every job and nutzap
+
+    async def paid(customer: Customer) -> tuple[Answer, tuple[Proof, ...]]:
+        unpaid = await submit(customer, job_tags("hi", MODEL, keys.pubkey))
+        proofs = await locked_proofs(mint, await listed_p2pk_key(customer, keys.pubkey), [4, 2, 1])
+        await nutzap(customer, proofs, mint.url, keys.pubkey, _job_id(unpaid))
+        await result_of(customer, _job_id(unpaid))
+        await asyncio.sleep(1)  # the other process's late run (if it ran twice) would be on the relay by now
+        return await customer.answers(_job_id(unpaid)), proofs
+
+    answer, proofs = with_customer(relay, paid)
+
+    assert len(answer.results) == 1 and sorted(answer.statuses()) == ["payment-required", "processing", "success"]
+    charged = int(tag_value(answer.results[0], "amount") or 0)
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (7000, charged, 7000 - charged)
+    assert asyncio.run(states(mint, proofs)) == {"SPENT"}
     assert_books_and_mints(node)
