@@ -7,6 +7,7 @@ only what its own swap of them yields, so a proof refunded first is simply spent
 
 import hashlib
 import json
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -58,6 +59,12 @@ class P2pkKey:
         if lock is None or lock.get("data", "").lower()[2:] != self.pubkey[2:]:
             return False
         return _conditions_met(lock.get("tags") or [])
+
+
+def p2pk_secret(pubkey: str) -> str:
+    """A fresh secret locking a proof to `pubkey` (what a sender of a nutzap makes): SIG_INPUTS, no refund."""
+    body = {"nonce": secrets.token_hex(32), "data": pubkey, "tags": [["sigflag", _ACCEPTED_SIGFLAG]]}
+    return json.dumps([P2PK_KIND, body], separators=(",", ":"))
 
 
 def p2pk_lock(secret: str) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ from app.cashu.outputs import (
     proofs_from_signatures,
     restored_proofs,
 )
-from app.cashu.p2pk import P2pkKey
+from app.cashu.p2pk import P2pkKey, p2pk_secret
 from app.cashu.tokens import Proof, Token, normalize_mint_url, same_mint, sum_amounts
 
 
@@ -115,9 +115,11 @@ async def plan_swap(
     unit: str = "sat",
     amounts: Sequence[int] | None = None,
     unlock: P2pkKey | None = None,
+    lock_to: str | None = None,
 ) -> SwapPlan:
     """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two); with
-    `unlock`, P2PK-locked proofs signed by that key (their DLEQs checked first, as a receiver of locked ecash must).
+    `unlock`, P2PK-locked proofs signed by that key (their DLEQs checked first, as a receiver of locked ecash must);
+    with `lock_to`, outputs P2PK-locked to that pubkey (a nutzap's, spendable by its owner only).
 
     Blinding runs in a worker thread: it is EC math, a few ms for the largest token the node accepts."""
     keysets = await _keysets_knowing(client, {proof.id for proof in proofs})
@@ -134,7 +136,8 @@ async def plan_swap(
     if sum(wanted) != net:
         raise ValueError(f"output amounts must sum to {net} (inputs minus the fee of {fee})")
     output_keyset = choose_output_keyset(keysets, unit)
-    outputs = await asyncio.to_thread(plan_amounts, wanted, output_keyset.id)
+    secret_for = (lambda: p2pk_secret(lock_to)) if lock_to is not None else None
+    outputs = await asyncio.to_thread(plan_amounts, wanted, output_keyset.id, secret_for)
     return SwapPlan(client.url, inputs, outputs, fee)
 
 

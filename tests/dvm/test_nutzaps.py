@@ -22,12 +22,14 @@ from app.cashu.wallet import execute_swap, plan_swap
 from app.dvm.nutzaps import nutzap_key
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
+from tests.dvm.test_cli import dvm_request
 from tests.dvm.test_jobs import MODEL, submit, with_customer
 from tests.fixtures.mint import RunningMint, extract_token
 from tests.fixtures.node import NodeFactory, RunningNode
 from tests.fixtures.relay import TestRelay
 from tests.nostr.relay_helpers import eventually, fetch
 from tests.payments.helpers import books, verified
+from tests.payments.test_deposits import proof_states
 
 
 def nutzap_node(
@@ -278,4 +280,26 @@ def test_two_node_processes_on_one_database_credit_a_nutzap_once_and_run_its_job
     report = books(node)
     assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (7000, charged, 7000 - charged)
     assert asyncio.run(states(mint, proofs)) == {"SPENT"}
+    assert_books_and_mints(node)
+
+
+def test_the_cli_pays_a_payment_required_job_with_a_nutzap(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    keys, relay = NodeKeys.generate(), nostr_relays[2]
+    node = nutzap_node(node_factory, keys, mint, [relay])
+    token = asyncio.run(mint.make_token(4))
+    asyncio.run(eventually(lambda: fetch(relay.url, [{"authors": [keys.pubkey], "kinds": [10019]}]), timeout_s=15))
+
+    done = dvm_request(
+        relay.url, "--model", MODEL, "--prompt", "hello", "--provider", keys.npub, "--cashu", token, "--nutzap",
+        "--max-tokens", "8",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "cost: " in done.stderr and "change" not in done.stdout
+    charged = int(done.stderr.split("cost: ", 1)[1].split()[0])
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (4000, charged, 4000 - charged)
+    assert asyncio.run(proof_states(mint, token)) == {"SPENT"}  # swapped into proofs locked to the node's key
     assert_books_and_mints(node)
