@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.cashu.errors import InvalidToken, TokenAlreadySpent
+from app.cashu.errors import InvalidToken, MintUnreachable, TokenAlreadySpent
 from app.cashu.p2pk import P2pkKey
 from app.cashu.tokens import Proof, Token, encode_token_v4, normalize_mint_url
 from app.dvm.admission import MAX_AHEAD_S
 from app.errors import NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.nostr.announcer import Addressable
+from app.nostr.backoff import Backoff
 from app.nostr.errors import InvalidEvent
 from app.nostr.event import Event, verify_event
 from app.nostr.keys import NodeKeys
@@ -37,6 +38,7 @@ P2PK_LABEL = "routstr-node/nip61-p2pk"
 LOOKBACK_S = 3 * 24 * 3600  # nutzaps sent while the node was down are redeemed when it is back (credited once)
 MAX_PROOFS = 256
 RECENT_IDS = 10_000  # nutzap ids remembered in memory; the deposit journal remembers their proofs for good
+RETRIES = 12  # a nutzap whose mint is down (or whose swap's outcome is pending) is tried again, for about an hour
 UNIT = "sat"
 
 RunPaid = Callable[[str, str, tuple[str, ...]], Awaitable[bool]]  # job id, customer, relay hints -> ran
@@ -109,6 +111,10 @@ def _proofs(event: Event) -> tuple[Proof, ...]:
         return ()
 
 
+class MintNotReady(Exception):
+    """The mint could not be reached, or the swap's outcome is still being settled: try the nutzap again later."""
+
+
 class Nutzaps:
     """Redeems nutzaps into their authors' accounts and runs the jobs they pay for."""
 
@@ -119,7 +125,8 @@ class Nutzaps:
         self._run_paid = run_paid
 
     async def redeem(self, nutzap: Nutzap) -> bool:
-        """Credit the nutzap (once ever) and run the job it pays for; False when it credits nothing."""
+        """Credit the nutzap (once ever) and run the job it pays for; False when it credits nothing, MintNotReady
+        when that cannot be told yet."""
         if not await self._credited(nutzap):
             return False
         if nutzap.job_id is not None:
@@ -136,7 +143,10 @@ class Nutzaps:
             seen_before = "credited_msat" in exc.extra  # credited to this author already: a second delivery
             log.info("dvm.nutzap_spent event=%s credited_before=%s", nutzap.event.id, seen_before)
             return seen_before
-        except NodeError as exc:  # not locked to us, untrusted mint, invalid, mint down or its outcome pending
+        except MintUnreachable as exc:  # never sent, or sent and its outcome pending: the journal keeps it open
+            log.info("dvm.nutzap_deferred event=%s reason=%s", nutzap.event.id, exc.message)
+            raise MintNotReady() from exc
+        except NodeError as exc:  # not locked to us, an untrusted mint, invalid proofs
             log.info("dvm.nutzap_refused event=%s reason=%s", nutzap.event.id, exc.message)
             return False
         log.info("dvm.nutzap_credited event=%s key_id=%s amount_msat=%d", nutzap.event.id, account.id,
@@ -148,7 +158,8 @@ class NutzapListener:
     """Kind 9321 nutzaps addressed to the node on its relays, each redeemed once per process (the deposit journal
     makes it once per database)."""
 
-    def __init__(self, pool: RelayPool, nutzaps: Nutzaps, pubkey: str) -> None:
+    def __init__(self, pool: RelayPool, nutzaps: Nutzaps, pubkey: str, retry: Backoff | None = None) -> None:
+        self._retry = retry or Backoff(base_s=5.0, cap_s=900.0)
         self._pool = pool
         self._nutzaps = nutzaps
         self._pubkey = pubkey
@@ -182,8 +193,16 @@ class NutzapListener:
         task.add_done_callback(self._tasks.discard)
 
     async def _redeem(self, nutzap: Nutzap) -> None:
-        try:
-            await self._nutzaps.redeem(nutzap)
-        except Exception:  # the database was unreachable: seen again on the next delivery (journaled if begun)
-            self._seen.pop(nutzap.event.id, None)
-            log.exception("dvm.nutzap_failed event=%s", nutzap.event.id)
+        backoff = Backoff(self._retry.base_s, self._retry.cap_s)
+        for _ in range(RETRIES):
+            try:
+                await self._nutzaps.redeem(nutzap)
+                return
+            except MintNotReady:
+                await asyncio.sleep(backoff.next_delay())
+            except Exception:  # the database was unreachable: seen again on the next delivery (journaled if begun)
+                self._seen.pop(nutzap.event.id, None)
+                log.exception("dvm.nutzap_failed event=%s", nutzap.event.id)
+                return
+        self._seen.pop(nutzap.event.id, None)  # given up for now: the next delivery (a restart's) tries again
+        log.warning("dvm.nutzap_gave_up event=%s", nutzap.event.id)

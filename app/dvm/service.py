@@ -84,20 +84,23 @@ class DvmService:
         if event is None or event.kind != JOB_KIND or event.pubkey != customer:
             return False
         try:
-            job = replace(await self._read(event), cashu=None)  # paid: a token it carried is not redeemed now
+            job = await self._read(event)
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
         except (NodeError, JobRefused):
             return False
-        if (await self._jobs.customer(customer)).available_msat < max_cost:
+        return await self._run_from_balance(job, max_cost)
+
+    async def _run_from_balance(self, job: JobRequest, max_cost: int) -> bool:
+        if (await self._jobs.customer(job.customer)).available_msat < max_cost:
             return False
-        self.running.add(job_id)
+        self.running.add(job.id)
         try:
-            account = await self._jobs.take_paid(job_id, customer)
+            account = await self._jobs.take_paid(job.id, job.customer)
             if account is not None:
-                await self._serve(job, account)
+                await self._serve(replace(job, cashu=None), account)  # paid: a token it carried is not redeemed
             return account is not None
         finally:
-            self.running.discard(job_id)
+            self.running.discard(job.id)
 
     async def _run(self, event: Event, account: Account) -> None:
         try:
@@ -110,7 +113,9 @@ class DvmService:
         try:
             account = await self._paid(job, account, max_cost)
         except PaymentRequired as exc:
-            await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
+            await self._jobs.mark(event.id, "payment_required")  # first, so a nutzap sent on reading it finds it
+            if not await self._run_from_balance(job, max_cost):  # else one that came meanwhile has paid for it
+                await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
             return
         except NodeError as exc:
             await self._refuse(event, "error", exc.message, job.relays)
@@ -125,9 +130,9 @@ class DvmService:
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
     ) -> None:
-        # marked first: a payment sent as soon as the customer reads "payment-required" must find the job waiting
-        await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
         await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
+        if status != "payment-required":  # a payment-required job is marked before (and may be running by now)
+            await self._jobs.mark(event.id, "failed")
 
     def _secret_tags(self, event: Event) -> Tags | None:
         """An encrypted job's tags: its content, NIP-44 v2 encrypted to the node, is a JSON list of tags."""

@@ -303,3 +303,54 @@ def test_the_cli_pays_a_payment_required_job_with_a_nutzap(
     assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (4000, charged, 4000 - charged)
     assert asyncio.run(proof_states(mint, token)) == {"SPENT"}  # swapped into proofs locked to the node's key
     assert_books_and_mints(node)
+
+
+def test_a_nutzap_that_arrives_while_its_mint_is_down_is_redeemed_when_it_is_back(
+    node_factory: NodeFactory, mint_fee: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    keys, relay = NodeKeys.generate(), nostr_relays[0]
+    node = nutzap_node(node_factory, keys, mint_fee, [relay])
+
+    async def paid_while_down(customer: Customer) -> tuple[Answer, tuple[Proof, ...]]:
+        unpaid = await submit(customer, job_tags("hi", MODEL, keys.pubkey))
+        proofs = await locked_proofs(mint_fee, await listed_p2pk_key(customer, keys.pubkey), [4, 2, 1])
+        mint_fee.stop()
+        try:
+            await nutzap(customer, proofs, mint_fee.url, keys.pubkey, _job_id(unpaid))
+            await asyncio.sleep(1.5)
+            assert (await customer.answers(_job_id(unpaid))).results == []
+        finally:
+            await asyncio.to_thread(mint_fee.start)
+        return await result_of(customer, _job_id(unpaid), timeout_s=30), proofs
+
+    answer, proofs = with_customer(relay, paid_while_down)
+
+    assert len(answer.results) == 1
+    charged = int(tag_value(answer.results[0], "amount") or 0)
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (6000, charged, 6000 - charged)
+    assert asyncio.run(states(mint_fee, proofs)) == {"SPENT"}
+    assert_books_and_mints(node)
+
+
+def test_a_nutzap_sent_with_the_job_pays_for_it_whichever_arrives_first(
+    node_factory: NodeFactory, mint: RunningMint, nostr_relays: list[TestRelay]
+) -> None:
+    keys, relay = NodeKeys.generate(), nostr_relays[1]
+    node = nutzap_node(node_factory, keys, mint, [relay])
+
+    async def at_once(customer: Customer) -> Answer:
+        proofs = await locked_proofs(mint, await listed_p2pk_key(customer, keys.pubkey), [4, 1])
+        job = customer.sign(job_tags("hi", MODEL, keys.pubkey))
+        zap = customer.sign(nutzap_tags(proofs, mint.url, keys.pubkey, job.id().to_hex()), kind=9321)
+        await asyncio.gather(customer.publish(job), customer.publish(zap))
+        return await result_of(customer, job.id().to_hex())
+
+    answers = [with_customer(relay, at_once) for _ in range(2)]  # two customers: both orders have a fair chance
+
+    assert [len(answer.results) for answer in answers] == [1, 1]
+    assert all(answer.statuses().count("success") == 1 for answer in answers)
+    charged = sum(int(tag_value(answer.results[0], "amount") or 0) for answer in answers)
+    report = books(node)
+    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (10_000, charged, 10_000 - charged)
+    assert_books_and_mints(node)
