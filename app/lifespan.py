@@ -147,7 +147,8 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     await listener.start()
     stack.push_async_callback(listener.stop)
     p2pk = nutzap_key(keys)
-    nutzaps = NutzapListener(pool, Nutzaps(node.payments.deposits, jobs, p2pk, service.run_paid), keys.pubkey)
+    redeemer = Nutzaps(node.payments.deposits, jobs, p2pk, service.run_paid, publisher)
+    nutzaps = NutzapListener(pool, redeemer, keys.pubkey)
     await nutzaps.start()
     stack.push_async_callback(nutzaps.stop)
     if node.announcer is not None:

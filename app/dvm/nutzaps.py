@@ -20,8 +20,11 @@ from app.cashu.errors import InvalidToken, MintUnreachable, TokenAlreadySpent
 from app.cashu.p2pk import P2pkKey
 from app.cashu.tokens import Proof, Token, encode_token_v4, normalize_mint_url
 from app.dvm.admission import MAX_AHEAD_S
+from app.dvm.publisher import JobPublisher
+from app.dvm.replies import Reply
 from app.errors import NodeError
 from app.ledger.dvm_jobs import DvmJobs
+from app.nostr import nip44
 from app.nostr.announcer import Addressable
 from app.nostr.backoff import Backoff
 from app.nostr.errors import InvalidEvent
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 NUTZAP_KIND = 9321
 NUTZAP_INFO_KIND = 10019
+REDEMPTION_KIND = 7376  # NIP-60 spending history: "this nutzap was redeemed", so the sender's client can tell
 P2PK_LABEL = "routstr-node/nip61-p2pk"
 LOOKBACK_S = 3 * 24 * 3600  # nutzaps sent while the node was down are redeemed when it is back (credited once)
 MAX_PROOFS = 256
@@ -83,6 +87,14 @@ class Nutzap:
         return encode_token_v4(Token(mint=normalize_mint_url(self.mint), proofs=proofs, unit=UNIT))
 
 
+def redemption(keys: NodeKeys, nutzap: Nutzap, credited_msat: int) -> Reply:
+    """Kind 7376 for a redeemed nutzap: public `e` (marker "redeemed") and `p` of the sender, the amount received
+    NIP-44 encrypted to the node itself."""
+    history = [["direction", "in"], ["amount", str(credited_msat // 1000)], ["unit", UNIT]]
+    content = nip44.encrypt(keys, keys.pubkey, json.dumps(history, separators=(",", ":")))
+    return Reply(REDEMPTION_KIND, [["e", nutzap.event.id, "", "redeemed"], ["p", nutzap.customer]], content)
+
+
 def read_nutzap(raw: object, node_pubkey: str, now: float | None = None) -> Nutzap | None:
     """The nutzap in `raw` if it is one to this node, signed by its author and well formed; None otherwise."""
     try:
@@ -118,7 +130,10 @@ class MintNotReady(Exception):
 class Nutzaps:
     """Redeems nutzaps into their authors' accounts and runs the jobs they pay for."""
 
-    def __init__(self, deposits: Deposits, jobs: DvmJobs, key: P2pkKey, run_paid: RunPaid) -> None:
+    def __init__(
+        self, deposits: Deposits, jobs: DvmJobs, key: P2pkKey, run_paid: RunPaid, publisher: JobPublisher
+    ) -> None:
+        self._publisher = publisher
         self._deposits = deposits
         self._jobs = jobs
         self._key = key
@@ -127,31 +142,34 @@ class Nutzaps:
     async def redeem(self, nutzap: Nutzap) -> bool:
         """Credit the nutzap (once ever) and run the job it pays for; False when it credits nothing, MintNotReady
         when that cannot be told yet."""
-        if not await self._credited(nutzap):
+        credited_msat = await self._credited(nutzap)
+        if credited_msat is None:
             return False
         if nutzap.job_id is not None:
             ran = await self._run_paid(nutzap.job_id, nutzap.customer, nutzap.hints)
             log.info("dvm.nutzap_job event=%s job=%s ran=%s", nutzap.event.id, nutzap.job_id, ran)
+        if credited_msat:
+            await self._publisher.publish(redemption(self._publisher.keys, nutzap, credited_msat))
         return True
 
-    async def _credited(self, nutzap: Nutzap) -> bool:
-        """True once the proofs are on the author's balance, by this delivery or an earlier one."""
+    async def _credited(self, nutzap: Nutzap) -> int | None:
+        """What this delivery credited (0: an earlier one did), or None when the proofs credit nobody here."""
         account = await self._jobs.customer(nutzap.customer)
         try:
             deposit = await self._deposits.deposit(nutzap.token(), Purpose.TOPUP, key_id=account.id, unlock=self._key)
         except TokenAlreadySpent as exc:
             seen_before = "credited_msat" in exc.extra  # credited to this author already: a second delivery
             log.info("dvm.nutzap_spent event=%s credited_before=%s", nutzap.event.id, seen_before)
-            return seen_before
+            return 0 if seen_before else None
         except MintUnreachable as exc:  # never sent, or sent and its outcome pending: the journal keeps it open
             log.info("dvm.nutzap_deferred event=%s reason=%s", nutzap.event.id, exc.message)
             raise MintNotReady() from exc
         except NodeError as exc:  # not locked to us, an untrusted mint, invalid proofs
             log.info("dvm.nutzap_refused event=%s reason=%s", nutzap.event.id, exc.message)
-            return False
+            return None
         log.info("dvm.nutzap_credited event=%s key_id=%s amount_msat=%d", nutzap.event.id, account.id,
                  deposit.credited_msat)  # fmt: skip
-        return True
+        return deposit.credited_msat
 
 
 class NutzapListener:

@@ -155,13 +155,13 @@ def test_payment_required_then_a_nutzap_runs_the_job_once_and_keeps_the_rest(
     keys, relay = NodeKeys.generate(), nostr_relays[0]
     node = nutzap_node(node_factory, keys, mint_fee, [relay])
 
-    async def unpaid_then_nutzapped(customer: Customer) -> tuple[Answer, Answer, tuple[Proof, ...]]:
+    async def unpaid_then_nutzapped(customer: Customer) -> tuple[Answer, Answer, tuple[Proof, ...], str]:
         unpaid = await submit(customer, job_tags("hello, nutzapped node", MODEL, keys.pubkey))
         proofs = await locked_proofs(mint_fee, await listed_p2pk_key(customer, keys.pubkey), [1, 2, 2])
-        await nutzap(customer, proofs, mint_fee.url, keys.pubkey, _job_id(unpaid))
-        return unpaid, await result_of(customer, _job_id(unpaid)), proofs
+        zap_id = await nutzap(customer, proofs, mint_fee.url, keys.pubkey, _job_id(unpaid))
+        return unpaid, await result_of(customer, _job_id(unpaid)), proofs, zap_id
 
-    unpaid, paid, proofs = with_customer(relay, unpaid_then_nutzapped)
+    unpaid, paid, proofs, zap_id = with_customer(relay, unpaid_then_nutzapped)
 
     assert unpaid.statuses() == ["payment-required"] and paid.results and len(paid.results) == 1
     assert sorted(paid.statuses()) == ["payment-required", "processing", "success"]
@@ -171,7 +171,25 @@ def test_payment_required_then_a_nutzap_runs_the_job_once_and_keeps_the_rest(
     assert report.deposited_msat == 4000  # 5 sat in 3 proofs, less the mint's fee of 1 sat at 100 ppk
     assert (report.charged_msat, report.liabilities_msat) == (charged, 4000 - charged)
     assert asyncio.run(states(mint_fee, proofs)) == {"SPENT"}  # the mint took the node's P2PK signatures
+    assert redeemed_amount(relay, keys, zap_id) == "4"
     assert_books_and_mints(node)
+
+
+def redeemed_amount(relay: TestRelay, keys: NodeKeys, zap_id: str) -> str:
+    """The amount in the node's kind 7376 for the nutzap, decrypted by nostr-sdk with the node's own key."""
+    redeemed: list[dict[str, Any]] = []
+
+    async def published() -> bool:
+        redeemed[:] = await fetch(relay.url, [{"authors": [keys.pubkey], "kinds": [7376], "#e": [zap_id]}])
+        return bool(redeemed)
+
+    asyncio.run(eventually(published, timeout_s=10))
+    (event,) = redeemed
+    assert nostr_sdk.Event.from_json(json.dumps(event)).verify() and ["e", zap_id, "", "redeemed"] in event["tags"]
+    secret, node_key = nostr_sdk.SecretKey.parse(keys.nsec()), nostr_sdk.PublicKey.parse(keys.pubkey)
+    history = json.loads(nostr_sdk.nip44_decrypt(secret, node_key, event["content"]))
+    assert ["direction", "in"] in history
+    return str(next(tag[1] for tag in history if tag[0] == "amount"))
 
 
 def _job_id(answer: Answer) -> str:
@@ -265,21 +283,22 @@ def test_two_node_processes_on_one_database_credit_a_nutzap_once_and_run_its_job
     node = nutzap_node(node_factory, keys, mint, [relay])
     nutzap_node(node_factory, keys, mint, [relay])  # the same node twice: each hears every job and nutzap
 
-    async def paid(customer: Customer) -> tuple[Answer, tuple[Proof, ...]]:
+    async def paid(customer: Customer) -> tuple[Answer, tuple[Proof, ...], str]:
         unpaid = await submit(customer, job_tags("hi", MODEL, keys.pubkey))
         proofs = await locked_proofs(mint, await listed_p2pk_key(customer, keys.pubkey), [4, 2, 1])
-        await nutzap(customer, proofs, mint.url, keys.pubkey, _job_id(unpaid))
+        zap_id = await nutzap(customer, proofs, mint.url, keys.pubkey, _job_id(unpaid))
         await result_of(customer, _job_id(unpaid))
         await asyncio.sleep(1)  # the other process's late run (if it ran twice) would be on the relay by now
-        return await customer.answers(_job_id(unpaid)), proofs
+        return await customer.answers(_job_id(unpaid)), proofs, zap_id
 
-    answer, proofs = with_customer(relay, paid)
+    answer, proofs, zap_id = with_customer(relay, paid)
 
     assert len(answer.results) == 1 and sorted(answer.statuses()) == ["payment-required", "processing", "success"]
     charged = int(tag_value(answer.results[0], "amount") or 0)
     report = books(node)
     assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (7000, charged, 7000 - charged)
     assert asyncio.run(states(mint, proofs)) == {"SPENT"}
+    assert redeemed_amount(relay, keys, zap_id) == "7"  # one kind 7376: by the process that redeemed it
     assert_books_and_mints(node)
 
 
