@@ -21,6 +21,7 @@ from app.dvm.claims import BalanceClaims
 from app.dvm.handler import HandlerInfo
 from app.dvm.inbox import find_inbox
 from app.dvm.listener import DvmListener
+from app.dvm.nutzaps import NutzapInfo, NutzapListener, Nutzaps, nutzap_key
 from app.dvm.publisher import JobPublisher
 from app.dvm.recovery import JobRecovery
 from app.dvm.service import DvmConfig, DvmService
@@ -155,11 +156,17 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     await listener.start()
     stack.push_async_callback(listener.stop)
     node.dvm_claims = BalanceClaims(db, jobs, node.payments.refunds)
+    p2pk = nutzap_key(keys)
+    redeemer = Nutzaps(node.payments.deposits, jobs, p2pk, service.run_paid, publisher)
+    nutzaps = NutzapListener(inbound, redeemer, keys.pubkey)
+    await nutzaps.start()
+    stack.push_async_callback(nutzaps.stop)
     if node.announcer is not None:
         info = HandlerInfo(
             settings.name, settings.description, node.catalog.current, node.rates, settings.max_completion_tokens
         )
         node.announcer.also_publish(info.events)
+        node.announcer.also_publish(NutzapInfo(inbox.read, settings.cashu_mints, p2pk.pubkey).events)
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], Any]:

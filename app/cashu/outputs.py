@@ -5,7 +5,7 @@ mint or melt, and later rebuild the proofs from the mint's signatures or from a 
 """
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,11 @@ def plan_outputs(amount: int, keyset_id: str) -> OutputPlan:
     return plan_amounts(split_amount(amount), keyset_id)
 
 
-def plan_amounts(amounts: Iterable[int], keyset_id: str) -> OutputPlan:
-    """Outputs of exactly these amounts, in this order (so a caller can tell a send part from its change)."""
-    return OutputPlan(outputs=tuple(_planned_output(amount, keyset_id) for amount in amounts))
+def plan_amounts(amounts: Iterable[int], keyset_id: str, secret_for: Callable[[], str] | None = None) -> OutputPlan:
+    """Outputs of exactly these amounts, in this order (so a caller can tell a send part from its change). Each
+    secret is random, or what `secret_for` makes (a NUT-10 spending condition)."""
+    make = secret_for or _random_secret
+    return OutputPlan(outputs=tuple(_planned_output(amount, keyset_id, make()) for amount in amounts))
 
 
 def proofs_from_signatures(plan: OutputPlan, signatures: Sequence[BlindSignature], keyset: Keyset) -> tuple[Proof, ...]:
@@ -126,8 +128,11 @@ def proof_dleq_valid(proof: Proof, keyset: Keyset) -> bool:
         return False
 
 
-def _planned_output(amount: int, keyset_id: str) -> PlannedOutput:
-    secret = secrets.token_hex(32)
+def _random_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def _planned_output(amount: int, keyset_id: str, secret: str) -> PlannedOutput:
     r = random_scalar()
     blinded = blind(secret.encode("utf-8"), r)
     return PlannedOutput(amount=amount, keyset_id=keyset_id, secret=secret, r=r.hex(), B_=point_hex(blinded))

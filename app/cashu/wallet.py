@@ -23,7 +23,15 @@ from app.cashu.keysets import (
     split_amount,
 )
 from app.cashu.messages import ProofState
-from app.cashu.outputs import OutputPlan, plan_amounts, proof_y, proofs_from_signatures, restored_proofs
+from app.cashu.outputs import (
+    OutputPlan,
+    plan_amounts,
+    proof_dleq_valid,
+    proof_y,
+    proofs_from_signatures,
+    restored_proofs,
+)
+from app.cashu.p2pk import P2pkKey, p2pk_secret
 from app.cashu.tokens import Proof, Token, normalize_mint_url, same_mint, sum_amounts
 
 
@@ -90,24 +98,36 @@ def require_trusted_mint(token: Token, trusted_mints: Iterable[str]) -> str:
     return mint
 
 
-async def plan_receive(client: MintClient, token: Token) -> SwapPlan:
-    """A swap of the token's proofs into fresh ones of ours, worth its value minus the mint's input fee."""
+async def plan_receive(client: MintClient, token: Token, *, unlock: P2pkKey | None = None) -> SwapPlan:
+    """A swap of the token's proofs into fresh ones of ours, worth its value minus the mint's input fee. With
+    `unlock`, the proofs must be P2PK-locked to that key (NUT-11) and are spent with its signatures."""
     if not same_mint(token.mint, client.url):
         raise UntrustedMint("the token is from another mint than this client's")
     if token.amount <= 0:
         raise TokenZeroValue()
-    return await plan_swap(client, token.proofs, unit=token.unit)
+    return await plan_swap(client, token.proofs, unit=token.unit, unlock=unlock)
 
 
 async def plan_swap(
-    client: MintClient, proofs: Sequence[Proof], *, unit: str = "sat", amounts: Sequence[int] | None = None
+    client: MintClient,
+    proofs: Sequence[Proof],
+    *,
+    unit: str = "sat",
+    amounts: Sequence[int] | None = None,
+    unlock: P2pkKey | None = None,
+    lock_to: str | None = None,
 ) -> SwapPlan:
-    """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two).
+    """Swap `proofs` into outputs of `amounts` (default: the whole net value, split in powers of two); with
+    `unlock`, P2PK-locked proofs signed by that key (their DLEQs checked first, as a receiver of locked ecash must);
+    with `lock_to`, outputs P2PK-locked to that pubkey (a nutzap's, spendable by its owner only).
 
     Blinding runs in a worker thread: it is EC math, a few ms for the largest token the node accepts."""
     keysets = await _keysets_knowing(client, {proof.id for proof in proofs})
     inputs = expand_proof_ids(proofs, [keyset.id for keyset in keysets])
     await _require_denominations(client, inputs)
+    if unlock is not None:
+        await _require_valid_dleqs(client, inputs)
+        inputs = await asyncio.to_thread(unlock.signed, inputs)
     fee = input_fee(inputs, fee_table(keysets))
     net = sum_amounts(inputs) - fee
     if net <= 0:
@@ -116,7 +136,8 @@ async def plan_swap(
     if sum(wanted) != net:
         raise ValueError(f"output amounts must sum to {net} (inputs minus the fee of {fee})")
     output_keyset = choose_output_keyset(keysets, unit)
-    outputs = await asyncio.to_thread(plan_amounts, wanted, output_keyset.id)
+    secret_for = (lambda: p2pk_secret(lock_to)) if lock_to is not None else None
+    outputs = await asyncio.to_thread(plan_amounts, wanted, output_keyset.id, secret_for)
     return SwapPlan(client.url, inputs, outputs, fee)
 
 
@@ -199,6 +220,13 @@ async def _require_denominations(client: MintClient, proofs: Sequence[Proof]) ->
         keys = (await client.keys(keyset_id)).keys
         if any(proof.amount not in keys for proof in proofs if proof.id == keyset_id):
             raise InvalidToken(f"a proof's amount is not one of keyset {keyset_id}'s denominations")
+
+
+async def _require_valid_dleqs(client: MintClient, proofs: Sequence[Proof]) -> None:
+    """NUT-12: a proof that carries a DLEQ must carry a valid one (the mint's own check comes with the swap)."""
+    for proof in proofs:
+        if proof.dleq is not None and not proof_dleq_valid(proof, await client.keys(proof.id)):
+            raise InvalidToken("a proof's DLEQ does not verify against the mint's key")
 
 
 async def _keysets_knowing(client: MintClient, keyset_ids: set[str]) -> tuple[KeysetInfo, ...]:

@@ -10,6 +10,7 @@ import httpx
 
 from app.dvm.claims import REFUND_PATH
 from app.dvm.customer import JobOutcome, JobSpec, provider_hex, request_job
+from app.dvm.nutzap_customer import NutzapImpossible, pay_with_nutzap
 from app.errors import NodeError
 from app.nostr.keys import NodeKeys
 from app.nostr.nip98 import http_auth_header
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--relay", action="append", required=True, help="ws(s):// relay; repeat for more")
     parser.add_argument("--provider", help="the node's npub or hex pubkey (the job's p tag); none: untargeted")
     parser.add_argument("--cashu", help="a cashuA/cashuB token paying the job")
+    parser.add_argument(
+        "--nutzap",
+        action="store_true",
+        help="pay with the --cashu token as a NIP-61 nutzap if the job is answered payment-required",
+    )
     parser.add_argument("--nsec", help="the customer's key (nsec1... or hex); default: a fresh one")
     parser.add_argument("--max-tokens", type=int)
     parser.add_argument("--timeout", type=float, default=60.0)
@@ -35,19 +41,31 @@ def run_request(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bad argument: {exc}", file=sys.stderr)
         return 2
-    spec = JobSpec(args.model, args.prompt, provider, args.cashu, args.max_tokens)
+    if args.nutzap and not (args.cashu and provider):
+        print("bad argument: --nutzap needs --cashu and --provider", file=sys.stderr)
+        return 2
+    nutzap = args.cashu if args.nutzap else None
+    spec = JobSpec(args.model, args.prompt, provider, None if nutzap else args.cashu, args.max_tokens)
     try:
-        outcome = asyncio.run(_request(args.relay, keys, spec, args.timeout))
+        outcome = asyncio.run(_request(args.relay, keys, spec, args.timeout, nutzap))
     except TimeoutError:
         print(f"no answer within {args.timeout:g}s", file=sys.stderr)
         return 2
+    except (NutzapImpossible, NodeError) as exc:
+        print(f"nutzap not sent: {exc}", file=sys.stderr)
+        return 1
     return _print(outcome)
 
 
-async def _request(relays: list[str], keys: NodeKeys, spec: JobSpec, timeout_s: float) -> JobOutcome:
+async def _request(
+    relays: list[str], keys: NodeKeys, spec: JobSpec, timeout_s: float, nutzap: str | None = None
+) -> JobOutcome:
     pool = RelayPool(relays)
     try:
-        return await request_job(pool, keys, spec, timeout_s)
+        outcome = await request_job(pool, keys, spec, timeout_s)
+        if nutzap is not None and spec.provider and (outcome.final_status or ("",))[0] == "payment-required":
+            outcome = await pay_with_nutzap(pool, keys, outcome, spec.provider, nutzap, timeout_s)
+        return outcome
     finally:
         await pool.close()
 

@@ -30,7 +30,7 @@ class HandlerInfo:
             "about": self.about.strip() or "LLM text generation paid in Cashu ecash",
             "models": models,
             "cashuAccepted": True,
-            "acceptsNutZaps": False,
+            "acceptsNutZaps": True,
             "nip90Params": _params([model["id"] for model in models]),
         }
         tags = [["d", HANDLER_D], ["k", str(JOB_KIND)], ["t", "text-generation"]]

@@ -8,7 +8,7 @@ so a process that dies on the way leaves enough for another to finish it (app.dv
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.cashu.errors import TokenAlreadySpent
 from app.dvm.completion import text_and_cost
@@ -16,7 +16,7 @@ from app.dvm.inputs import resolve_inputs
 from app.dvm.partials import text_with_partials
 from app.dvm.publisher import JobPublisher
 from app.dvm.replies import feedback, result
-from app.dvm.requests import JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
+from app.dvm.requests import JOB_KIND, JobRefused, JobRequest, MalformedJob, parse_job, request_id_for
 from app.dvm.sealing import Sealing, seal, sealing_of, unseal
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
@@ -77,6 +77,33 @@ class DvmService:
         finally:
             self.running.discard(event.id)
 
+    async def run_paid(self, job_id: str, customer: str, hints: tuple[str, ...] = ()) -> bool:
+        """Run a job answered payment-required once the customer's balance covers it (a NIP-61 nutzap paid for
+        it), from that balance; what is left stays there. Taken in one UPDATE: it runs once, however many pay."""
+        if not await self._jobs.awaits_payment(job_id, customer):
+            return False
+        event = await self._publisher.fetch(job_id, hints)
+        if event is None or event.kind != JOB_KIND or event.pubkey != customer:
+            return False
+        try:
+            job = await self._read(event)
+            max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
+        except (NodeError, JobRefused):
+            return False
+        return await self._run_from_balance(job, max_cost)
+
+    async def _run_from_balance(self, job: JobRequest, max_cost: int) -> bool:
+        if (await self._jobs.customer(job.customer)).available_msat < max_cost:
+            return False
+        self.running.add(job.id)
+        try:
+            account = await self._jobs.take_paid(job.id, job.customer)
+            if account is not None:
+                await self._serve(replace(job, cashu=None), account)  # paid: a token it carried is not redeemed
+            return account is not None
+        finally:
+            self.running.discard(job.id)
+
     async def _run(self, event: Event, account: Account) -> None:
         try:
             job = await self._read(event)
@@ -88,7 +115,9 @@ class DvmService:
         try:
             account = await self._paid(job, account, max_cost)
         except PaymentRequired as exc:
-            await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
+            await self._jobs.mark(event.id, "payment_required")  # first, so a nutzap sent on reading it finds it
+            if not await self._run_from_balance(job, max_cost):  # else one that came meanwhile has paid for it
+                await self._refuse(event, "payment-required", exc.message, job.relays, exc.amount_msat)
             return
         except NodeError as exc:
             await self._refuse(event, "error", exc.message, job.relays)
@@ -104,9 +133,9 @@ class DvmService:
     async def _refuse(
         self, event: Event, status: str, reason: str, relays: tuple[str, ...] = (), amount_msat: int | None = None
     ) -> None:
-        # marked first: a customer who cancels as soon as they read `payment-required` finds the job cancellable
-        await self._jobs.mark(event.id, "payment_required" if status == "payment-required" else "failed")
         await self._publisher.publish(feedback(event, status, reason, amount_msat=amount_msat), relays)
+        if status != "payment-required":  # a payment-required job is marked before (and may be running by now)
+            await self._jobs.mark(event.id, "failed")
 
     def _secret_tags(self, event: Event, sealing: Sealing) -> Tags:
         """An encrypted job's tags: its content, NIP-44 v2 (or NIP-04) encrypted to the node, is a JSON list of tags."""

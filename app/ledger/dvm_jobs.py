@@ -135,6 +135,29 @@ class DvmJobs:
 
         return await self._db.run(work)
 
+    async def awaits_payment(self, event_id: str, pubkey: str) -> bool:
+        """The customer's job was answered payment-required and has not run since."""
+
+        def work(conn: Connection) -> bool:
+            c = dvm_jobs.c
+            found = select(c.event_id).where(c.event_id == event_id, c.pubkey == pubkey, c.state == "payment_required")
+            return conn.execute(found).first() is not None
+
+        return await self._db.run(work)
+
+    async def take_paid(self, event_id: str, pubkey: str) -> Account | None:
+        """Take a job left payment-required again, now that it is paid: one UPDATE from payment_required to taken,
+        so however many payments (or processes) arrive for it, one of them runs it. None when another did first."""
+        now = int(self._clock())
+
+        def work(conn: Connection) -> Account | None:
+            c = dvm_jobs.c
+            waiting = and_(c.event_id == event_id, c.pubkey == pubkey, c.state == "payment_required")
+            taken = update(dvm_jobs).where(waiting).values(state="taken", owner=self.owner, updated_at=now)
+            return _open_account(conn, pubkey, now) if conn.execute(taken).rowcount else None
+
+        return await self._db.run(work)
+
     async def customer(self, pubkey: str) -> Account:
         """The customer's account, opened empty on first use (money arrives through deposits)."""
         now = int(self._clock())

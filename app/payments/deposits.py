@@ -19,6 +19,7 @@ from app.cashu.errors import (
     TokenAlreadySpent,
     UntrustedMint,
 )
+from app.cashu.p2pk import P2pkKey
 from app.cashu.tokens import Proof, Token, TokenLimits, decode_token
 from app.cashu.wallet import plan_receive
 from app.errors import MinimumBalanceRequired
@@ -94,18 +95,25 @@ class Deposits:
         self._recovery = recovery
 
     async def deposit(
-        self, token_text: str, purpose: Purpose, *, key_id: int | None = None, minimum_msat: int = 0
+        self,
+        token_text: str,
+        purpose: Purpose,
+        *,
+        key_id: int | None = None,
+        minimum_msat: int = 0,
+        unlock: P2pkKey | None = None,
     ) -> Deposit:
-        """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched)."""
+        """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched).
+        With `unlock`, the token's proofs are P2PK-locked to that key (NIP-61 nutzaps): only a trusted mint's."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         try:
             client = self._mints.client_for(token.mint)
         except UntrustedMint:
-            if self._foreign is None:
+            if self._foreign is None or unlock is not None:
                 raise
             return await self._deposit_foreign(token_text, token, purpose, key_id, minimum_msat)
-        plan = await plan_receive(client, token)
+        plan = await plan_receive(client, token, unlock=unlock)
         _require_minimum(sat_to_msat(plan.output_amount), minimum_msat)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
@@ -121,7 +129,7 @@ class Deposits:
                 log.info("deposit.credited op=%s key_id=%s amount_msat=%d", op_id, deposit.account.id,
                          deposit.credited_msat)  # fmt: skip
                 return deposit
-        return await self._reuse(op, purpose, token_text, key_id, plan.inputs)
+        return await self._reuse(op, purpose, token_text, key_id, plan.inputs, unlock)
 
     async def _deposit_foreign(
         self, token_text: str, token: Token, purpose: Purpose, key_id: int | None, minimum_msat: int
@@ -149,7 +157,13 @@ class Deposits:
         return await self._reuse(op, purpose, token_text, key_id, planned.inputs)
 
     async def _reuse(
-        self, op: Operation, purpose: Purpose, token_text: str, key_id: int | None, inputs: tuple[Proof, ...]
+        self,
+        op: Operation,
+        purpose: Purpose,
+        token_text: str,
+        key_id: int | None,
+        inputs: tuple[Proof, ...],
+        unlock: P2pkKey | None = None,
     ) -> Deposit:
         """The token was journaled before: answer with that deposit's outcome, settling it first if needed (with the
         token's proofs at hand, a swap that never happened can be sent again as planned)."""
@@ -157,7 +171,7 @@ class Deposits:
             raise TokenAlreadySpent("this token has already been redeemed")
         op = await self._recovery.settled(op.id, WAIT_FOR_PEER_S, inputs)
         if op.state is OpState.FAILED and op.error == "not_executed":
-            return await self.deposit(token_text, purpose, key_id=key_id)
+            return await self.deposit(token_text, purpose, key_id=key_id, unlock=unlock)
         deposit = await self._answer(op, purpose, token_text)
         if purpose is Purpose.TOPUP:  # as Routstr answers; the caller learns it was credited here from the fields
             raise TokenAlreadySpent(

@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 import pytest
 
 from app.nostr.keys import NodeKeys
-from tests.dvm.customer import Customer
+from tests.dvm.customer import Customer, with_customer
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
 from tests.fixtures.relay import TestRelay
@@ -56,15 +56,7 @@ def as_customer(relay: TestRelay) -> CustomerRun:
     """Run `work` with a fresh nostr-sdk customer connected to `relay`."""
 
     def run(work: Callable[[Customer], Coroutine[Any, Any, T]]) -> T:
-        async def connected() -> T:
-            customer = Customer(relay.url)
-            await customer.connect()
-            try:
-                return await work(customer)
-            finally:
-                await customer.close()
-
-        return asyncio.run(connected())
+        return with_customer(relay.url, work)
 
     return run
 

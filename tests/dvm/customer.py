@@ -5,13 +5,14 @@ import asyncio
 import datetime
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import nostr_sdk
 
 FINAL_STATUSES = ("error", "payment-required")
+T = TypeVar("T")
 
 
 @dataclass
@@ -111,3 +112,17 @@ class Customer:
 
     async def close(self) -> None:
         await self.client.shutdown()
+
+
+def with_customer(relay_url: str, work: Callable[[Customer], Coroutine[Any, Any, T]]) -> T:
+    """Run `work` with a fresh customer connected to the relay."""
+
+    async def connected() -> T:
+        customer = Customer(relay_url)
+        await customer.connect()
+        try:
+            return await work(customer)
+        finally:
+            await customer.close()
+
+    return asyncio.run(connected())
