@@ -2,16 +2,21 @@
 signed by nostr-sdk."""
 
 import asyncio
+import time
 
+import httpx
 import nostr_sdk
 from sqlalchemy import select
 
+from app.cashu.tokens import decode_token
 from app.db.database import open_database
 from app.db.tables import dvm_jobs
 from app.nostr.keys import NodeKeys
 from tests.dvm.books import audited
-from tests.dvm.conftest import CustomerRun
-from tests.dvm.customer import Answer, Customer, job_tags
+from tests.dvm.conftest import CustomerRun, DvmFactory
+from tests.dvm.customer import Answer, Customer, job_tags, tag_value
+from tests.dvm.test_nutzaps import deposited_msat, listed_p2pk_key, locked_proofs, nutzap
+from tests.dvm.test_refund import auth
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import RunningNode
 from tests.nostr.relay_helpers import eventually
@@ -111,3 +116,31 @@ def test_a_cancel_of_a_finished_job_is_ignored(
     assert sorted(after.statuses()) == ["processing", "success"]  # no error feedback
     report = audited(dvm)
     assert report.deposited_msat == 5000
+
+
+def test_a_nutzap_for_a_cancelled_job_runs_nothing_and_stays_claimable(
+    start_dvm: DvmFactory, as_customer: CustomerRun, node_keys: NodeKeys, mint: RunningMint
+) -> None:
+    node = start_dvm(announce=True, announce_force=True)  # the announcer publishes the 10019
+
+    async def cancelled_then_nutzapped(customer: Customer) -> tuple[nostr_sdk.Keys, str]:
+        unpaid = await customer.submit(job_tags("hi", MODEL, node_keys.pubkey))
+        job_id = str(tag_value(unpaid.feedback[0], "e"))
+        await customer.publish(deletion(customer, job_id))
+        await until_state(node, job_id, "cancelled")
+        proofs = await locked_proofs(mint, await listed_p2pk_key(customer, node_keys.pubkey), [1, 2])
+        await nutzap(customer, proofs, mint.url, node_keys.pubkey, job_id)
+        return customer.keys, job_id
+
+    keys, job_id = as_customer(cancelled_then_nutzapped)
+    assert deposited_msat(node, 3000) == 3000  # the nutzap is redeemed to the customer's balance
+    time.sleep(SETTLE_S)
+    answer = as_customer(lambda customer: customer.answers(job_id))
+    url = node.url + "/dvm/refund"
+    refunded = httpx.post(url, headers={"authorization": auth(keys, url)}, timeout=30)
+
+    assert answer.results == [] and sorted(answer.statuses()) == ["error", "payment-required"]
+    assert job_state(node, job_id) == "cancelled"
+    assert refunded.status_code == 200 and decode_token(refunded.json()["token"]).amount == 3
+    report = audited(node)
+    assert (report.deposited_msat, report.charged_msat, report.refunded_msat) == (3000, 0, 3000)
