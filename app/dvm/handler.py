@@ -49,6 +49,7 @@ def _params(model_ids: list[str]) -> dict[str, Any]:
         "max_tokens": number,
         "temperature": number,
         "top_p": number,
+        "top-k": number,
         "frequency_penalty": number,
         "presence_penalty": number,
     }

@@ -82,7 +82,9 @@ _PARAMS: dict[str, Callable[[str], Any]] = {
     "frequency_penalty": _number(float),
     "presence_penalty": _number(float),
     "seed": _number(int),
+    "top-k": _number(int),
 }
+_BODY_FIELDS = {"top-k": "top_k"}  # NIP-90's name -> the chat body's (OpenRouter, vLLM and llama.cpp read top_k)
 
 
 def parse_job(
@@ -133,7 +135,7 @@ def _params(tags: Tags) -> dict[str, Any]:
         if name == "model":
             params["model"] = value
         elif name in _PARAMS:
-            params[name] = _PARAMS[name](value)
+            params[_BODY_FIELDS.get(name, name)] = _PARAMS[name](value)
     return params
 
 

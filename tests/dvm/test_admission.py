@@ -53,7 +53,8 @@ def test_forged_expired_future_foreign_and_untargeted_jobs_are_dropped() -> None
 
 
 def test_a_job_becomes_an_openai_chat_body() -> None:
-    tags = base_tags(["param", "max_tokens", "12"], ["param", "temperature", "0.5"], ["bid", "5000"])
+    tags = base_tags(["param", "max_tokens", "12"], ["param", "temperature", "0.5"], ["param", "top-k", "40"],
+                     ["param", "frequency_penalty", "0.1"], ["bid", "5000"])  # fmt: skip
     parsed = parse_job(job([*tags, ["relays", "wss://r.example", "https://not-a-relay"]]))
     body = orjson.loads(parsed.chat_body())
     assert body == {
@@ -62,6 +63,8 @@ def test_a_job_becomes_an_openai_chat_body() -> None:
         "stream": False,
         "max_tokens": 12,
         "temperature": 0.5,
+        "top_k": 40,  # NIP-90's top-k, as OpenRouter, vLLM and llama.cpp read it
+        "frequency_penalty": 0.1,
     }
     assert (parsed.bid_msat, parsed.relays, parsed.cashu) == (5000, ("wss://r.example",), None)
 
