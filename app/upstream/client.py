@@ -125,7 +125,9 @@ class UpstreamReply:
         watch = _ReadWatch(content, self._read_timeout_s)
         connection = self._response.connection
         if connection is not None and connection.protocol is not None:
-            connection.protocol.read_timeout = None  # watched here instead: aiohttp moves a timer for every chunk
+            # watched here instead: aiohttp moves a timer for every chunk (start_timeout drops the one set)
+            connection.protocol.read_timeout = None
+            connection.protocol.start_timeout()
         time = watch.loop.time
         try:
             with _mapped_errors():
