@@ -121,13 +121,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(rows: list[tuple[str, int, dict[str, Any]]]) -> str:
     head = f"{'target':<14}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
-    head += f"{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
+    head += f"{'steady p99':>11}{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
     lines = [head]
     for name, streams, r in rows:
         errors = sum(r["errors"].values())
+        gaps, steady = r["gaps_ms"], r["gaps_after_ramp_ms"]
         lines.append(
-            f"{name:<14}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{r['gaps_ms']['p50']:>9.1f}"
-            f"{r['gaps_ms']['p99']:>9.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}  {r['errors'] or ''}"
+            f"{name:<14}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{gaps['p50']:>9.1f}"
+            f"{gaps['p99']:>9.1f}{steady['p99']:>11.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}"
+            f"  {r['errors'] or ''}"
         )
     return "\n".join(lines)
 
