@@ -47,7 +47,8 @@ async def _one_stream(
                 done = done or line.strip() == b"data: [DONE]"
             return "ok" if done else "truncated"
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return type(exc).__name__
+        errno = getattr(exc, "errno", None)  # an OSError's kind: refused, reset, no free port ...
+        return f"{type(exc).__name__}({errno})" if errno else type(exc).__name__
 
 
 async def run(url: str, body: bytes, key: str, streams: int, ramp_s: float) -> dict[str, Any]:
