@@ -1,7 +1,8 @@
 """`python -m bench.observe_overhead`: what the metrics and rate-limit middleware add to one request, in-process.
 
-Calls the node's middleware chain around an ASGI app that answers at once, with and without ObserveRequests (and
-with the rate limits off, then with KEY_RPM on), and prints microseconds per request. No sockets, no server: the
+Calls the node's middleware chain around an ASGI app that answers at once, with metrics off and on (and with the
+rate limits off, then with KEY_RPM on), and prints microseconds per request; then what Edge adds to each body message
+of a stream. No sockets, no server: the
 numbers are the middleware's own cost, which wrk runs through the whole node are too noisy to show."""
 
 import asyncio
@@ -11,8 +12,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.limits import ClientLimits
-from app.api.metrics import ObserveRequests
-from app.api.middleware import RequestIds
+from app.api.middleware import Edge
 from app.limits.limiter import MemoryCounter, Rule
 from app.limits.service import RateLimits
 from app.observability.metrics import Metrics
@@ -49,19 +49,36 @@ def _limits(key_rpm: int) -> RateLimits:
 
 async def main() -> None:
     chains: dict[str, Callable[[], ASGIApp]] = {
-        "request ids only (as before)": lambda: RequestIds(_answer),
-        "+ rate limits, all off": lambda: RequestIds(ClientLimits(_answer, _limits(0))),
-        "+ metrics (METRICS_ENABLED)": lambda: RequestIds(
-            ObserveRequests(ClientLimits(_answer, _limits(0)), Metrics())
-        ),
-        "+ metrics + KEY_RPM (memory)": lambda: RequestIds(
-            ObserveRequests(ClientLimits(_answer, _limits(10**9)), Metrics())
-        ),
+        "edge (request ids, CORS)": lambda: Edge(_answer, ["*"]),
+        "+ rate limits, all off": lambda: Edge(ClientLimits(_answer, _limits(0)), ["*"]),
+        "+ metrics (METRICS_ENABLED)": lambda: Edge(ClientLimits(_answer, _limits(0)), ["*"], Metrics()),
+        "+ metrics + KEY_RPM (memory)": lambda: Edge(ClientLimits(_answer, _limits(10**9)), ["*"], Metrics()),
     }
     for name, build in chains.items():
         app = build()
         await _per_request_us(app)  # warm-up
         print(f"{name:32s} {min([await _per_request_us(app) for _ in range(3)]):6.1f} us/request")
+    bare = min([await _per_chunk_us(_stream) for _ in range(3)])
+    edged = min([await _per_chunk_us(Edge(_stream, ["*"], Metrics())) for _ in range(3)])
+    print(f"{'edge, per body message':32s} {edged - bare:6.2f} us/chunk (bare stream {bare:.2f})")
+
+
+CHUNKS = 1_000_000
+
+
+async def _stream(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    body: Message = {"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True}
+    for _ in range(CHUNKS):
+        await send(body)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _per_chunk_us(app: ASGIApp) -> float:
+    scope: Scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": HEADERS}
+    started = time.perf_counter()
+    await app(scope, _receive, _send)
+    return (time.perf_counter() - started) / CHUNKS * 1e6
 
 
 if __name__ == "__main__":

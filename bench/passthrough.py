@@ -20,13 +20,14 @@ FORWARDED_HEADERS = ("authorization", "content-type")
 
 
 class Forwarder:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, pool: int) -> None:
         self._upstream = upstream
+        self._pool = pool
         self._session: aiohttp.ClientSession | None = None
 
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
-        connector = aiohttp.TCPConnector(limit=1024, ttl_dns_cache=None)
+        connector = aiohttp.TCPConnector(limit=self._pool, ttl_dns_cache=None)
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             yield
@@ -50,8 +51,8 @@ async def _relay(reply: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
             yield chunk
 
 
-def create_app(upstream: str) -> Starlette:
-    forwarder = Forwarder(upstream.rstrip("/"))
+def create_app(upstream: str, pool: int = 1024) -> Starlette:
+    forwarder = Forwarder(upstream.rstrip("/"), pool)
     routes = [Route("/v1/{path:path}", forwarder.forward, methods=["GET", "POST"])]
     return Starlette(routes=routes, lifespan=forwarder.lifespan)
 
@@ -61,9 +62,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
+    parser.add_argument("--pool", type=int, default=1024, help="upstream connections at most; 0: no cap")
     args = parser.parse_args()
     uvicorn.run(
-        create_app(args.upstream),
+        create_app(args.upstream, args.pool),
         host=args.host,
         port=args.port,
         loop="uvloop",

@@ -2,7 +2,7 @@
 
 `python -m bench.stream_load --url URL --body JSON [--key KEY] --streams N [--ramp-s S] --out FILE`
 Every stream records when each event arrived; the gap between two events of one stream is what a user sees as
-stutter. Writes {completed, errors, wall_s, gaps_ms: {p50, p99, max}, events} as JSON.
+stutter. Writes {completed, errors, wall_s, gaps_ms: {p50, p99, max}, gaps_after_ramp_ms, events} as JSON.
 """
 
 import argparse
@@ -29,7 +29,7 @@ def raise_fd_limit(wanted: int = 65536) -> int:
 
 
 async def _one_stream(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], gaps: list[float]
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], gaps: list[tuple[float, float]]
 ) -> str:
     try:
         async with session.post(url, data=body, headers=headers) as reply:
@@ -42,19 +42,20 @@ async def _one_stream(
                     continue
                 now = time.monotonic()
                 if last is not None:
-                    gaps.append(now - last)
+                    gaps.append((now, now - last))
                 last = now
                 done = done or line.strip() == b"data: [DONE]"
             return "ok" if done else "truncated"
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return type(exc).__name__
+        errno = getattr(exc, "errno", None)  # an OSError's kind: refused, reset, no free port ...
+        return f"{type(exc).__name__}({errno})" if errno else type(exc).__name__
 
 
 async def run(url: str, body: bytes, key: str, streams: int, ramp_s: float) -> dict[str, Any]:
     headers = {"content-type": "application/json"}
     if key:
         headers["authorization"] = f"Bearer {key}"
-    gaps: list[float] = []
+    gaps: list[tuple[float, float]] = []
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=600, sock_connect=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -70,7 +71,9 @@ async def run(url: str, body: bytes, key: str, streams: int, ramp_s: float) -> d
         "completed": outcomes.pop("ok", 0),
         "errors": dict(outcomes),
         "wall_s": round(wall, 3),
-        "gaps_ms": _percentiles(gaps),
+        "gaps_ms": _percentiles([gap for _, gap in gaps]),
+        # gaps that ended after every stream was open (ramp + 1 s): the steady state, without the opening burst
+        "gaps_after_ramp_ms": _percentiles([gap for at, gap in gaps if at > started + ramp_s + 1.0]),
         "events": len(gaps) + streams,
     }
 

@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delay-ms", type=int, default=100, help="delay between two chunks at the upstream")
     parser.add_argument("--ramp-s", type=float, default=2.0, help="open the streams over this many seconds")
     parser.add_argument("--targets", default="passthrough,node-sqlite", help="passthrough, node-sqlite, node-postgres")
+    parser.add_argument(
+        "--passthrough-pool",
+        type=int,
+        default=1024,
+        help="the pass-through's upstream connection cap; 0: none (one connection per stream, as the node)",
+    )
     parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--balance-msat", type=int, default=10**13)
     return parser.parse_args(argv)
@@ -80,7 +86,7 @@ def _start(names: list[str], args: argparse.Namespace, workdir: Path, cleanup: c
     cleanup.callback(stop_targets, started)
     for name in names:
         if name == "passthrough":
-            started.append(start_passthrough(upstream, workdir))
+            started.append(start_passthrough(upstream, workdir, args.passthrough_pool))
             continue
         url = f"sqlite:///{workdir}/bench-streams.db"
         if name == "node-postgres":
@@ -120,14 +126,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def table(rows: list[tuple[str, int, dict[str, Any]]]) -> str:
-    head = f"{'target':<14}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
-    head += f"{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
+    head = f"{'target':<18}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
+    head += f"{'steady p99':>11}{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
     lines = [head]
     for name, streams, r in rows:
         errors = sum(r["errors"].values())
+        gaps, steady = r["gaps_ms"], r["gaps_after_ramp_ms"]
         lines.append(
-            f"{name:<14}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{r['gaps_ms']['p50']:>9.1f}"
-            f"{r['gaps_ms']['p99']:>9.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}  {r['errors'] or ''}"
+            f"{name:<18}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{gaps['p50']:>9.1f}"
+            f"{gaps['p99']:>9.1f}{steady['p99']:>11.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}"
+            f"  {r['errors'] or ''}"
         )
     return "\n".join(lines)
 

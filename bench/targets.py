@@ -49,10 +49,12 @@ def start_upstream(log_dir: Path) -> Target:
     return Target("upstream", service)
 
 
-def start_passthrough(upstream: Target, log_dir: Path) -> Target:
+def start_passthrough(upstream: Target, log_dir: Path, pool: int = 1024) -> Target:
+    """`pool`: the pass-through's upstream connections (0: no cap, one per request in flight, as the node)."""
     port = free_port()
     args = ["-m", "bench.passthrough", "--port", str(port), "--upstream", upstream.service.base_url]
-    return Target("passthrough", start_service("passthrough", args, port, log_dir))
+    name = "passthrough" if pool == 1024 else f"passthrough-{pool or 'nocap'}"
+    return Target(name, start_service(name, [*args, "--pool", str(pool)], port, log_dir))
 
 
 def start_node(

@@ -40,3 +40,9 @@ _.served_app
 
 # dead, left for the owners of app/proxy (issue 12): remove with its next change there
 _.refresh_every
+
+# Starlette's StreamingResponse calls stream_response, overridden by app.api.responses.MeteredStreamingResponse
+_.stream_response
+
+# aiohttp's ResponseHandler.read_timeout setter, switched off by app.upstream.client for a streamed reply
+_.read_timeout

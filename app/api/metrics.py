@@ -1,13 +1,12 @@
-"""Prometheus metrics: the request counters (pure ASGI middleware, in memory only) and GET /metrics.
+"""Prometheus metrics: the request counters (counted by app.api.middleware.Edge, in memory only) and GET /metrics.
 
 Added only with METRICS_ENABLED; with METRICS_TOKEN set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`."""
 
 import hmac
-import time
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
 from app.api.deps import bearer_secret
 from app.api.errors import ERROR_SHOWN
@@ -18,40 +17,12 @@ UNMATCHED = "unmatched"  # a path no route serves: never its text, which could b
 ROUTE_TEMPLATE = "route_template"  # in the scope state: the route of a request answered before routing (a 429)
 
 
-class ObserveRequests:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self._metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        streaming = False
-
-        async def observed_send(message: Message) -> None:
-            nonlocal status, streaming
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                streaming = _is_event_stream(message)
-                if streaming:
-                    self._metrics.open_streams.inc()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
-            if streaming:
-                self._metrics.open_streams.dec()
-            self._done(scope, status, time.perf_counter() - started)
-
-    def _done(self, scope: Scope, status: int, seconds: float) -> None:
-        self._metrics.request_done(_route_label(scope), scope["method"], status, seconds)
-        shown = scope.get("state", {}).get(ERROR_SHOWN)
-        if shown is not None:
-            self._metrics.error(*shown)
+def request_done(metrics: Metrics, scope: Scope, status: int, seconds: float) -> None:
+    """Count one finished request (app.api.middleware.Edge calls it), and the error its reply showed, if any."""
+    metrics.request_done(_route_label(scope), scope["method"], status, seconds)
+    shown = scope.get("state", {}).get(ERROR_SHOWN)
+    if shown is not None:
+        metrics.error(*shown)
 
 
 def _route_label(scope: Scope) -> str:
@@ -65,7 +36,7 @@ def _route_label(scope: Scope) -> str:
     return UNMATCHED
 
 
-def _is_event_stream(message: Message) -> bool:
+def is_event_stream(message: Message) -> bool:
     return any(name == b"content-type" and value.startswith(b"text/event-stream") for name, value in message["headers"])
 
 

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import bearer_secret, credential_from
 from app.api.errors import error_body, status_of
@@ -85,11 +87,23 @@ async def _change(node: Node, payer: Payer) -> dict[str, str]:
     return {"x-cashu": change.token}
 
 
-def _route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+class _PaidRoute:
+    """A paid endpoint as a bare ASGI app rather than a Starlette request-response function, which would wrap `send`
+    once more for every chunk of a stream; its errors are rendered by the exception middleware all the same."""
+
+    def __init__(self, handle: Callable[[Request], Awaitable[Response]]) -> None:
+        self._handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._handle(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+def _route(endpoint: Endpoint) -> _PaidRoute:
     async def forward(request: Request) -> Response:
         return await _forward(request, endpoint)
 
-    return forward
+    return _PaidRoute(forward)
 
 
 async def _messages(request: Request) -> Response:
@@ -106,5 +120,5 @@ async def _messages(request: Request) -> Response:
 # machinery has nothing to do here (the handlers parse only what they need). app.api.openapi describes them.
 for _prefix in ("/v1", ""):
     for _path, _endpoint in PAID_PATHS.items():
-        router.add_route(f"{_prefix}{_path}", _route(_endpoint), methods=["POST"], include_in_schema=False)
-    router.add_route(f"{_prefix}/messages", _messages, methods=["POST"], include_in_schema=False)
+        router.routes.append(Route(f"{_prefix}{_path}", _route(_endpoint), methods=["POST"], include_in_schema=False))
+    router.routes.append(Route(f"{_prefix}/messages", _PaidRoute(_messages), methods=["POST"], include_in_schema=False))

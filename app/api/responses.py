@@ -1,6 +1,5 @@
 """Response shapes the web layer sends: orjson bodies, and streams that settle even when never iterated."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -21,11 +20,12 @@ DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class MeteredStreamingResponse(StreamingResponse):
-    """Settles the stream when the response ends, also when the client left before the first byte."""
+    """Settles the stream when the response ends, also when the client left before the first byte. Sends each batch
+    of events as it comes, straight from the metered stream (no generator in between: one fewer hop per chunk)."""
 
     def __init__(self, stream: MeteredStream, media_type: str, headers: dict[str, str]) -> None:
         self._failures: list[NodeError] = []
-        super().__init__(_events_then_error(stream, self._failures), media_type=media_type, headers=headers)
+        super().__init__((), media_type=media_type, headers=headers)
         self._stream = stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -36,15 +36,19 @@ class MeteredStreamingResponse(StreamingResponse):
             if self._failures:  # counted by app.api.metrics like an error reply
                 note_shown(scope, self._failures[0])
 
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            async for events in self._stream.body():
+                await send({"type": "http.response.body", "body": events, "more_body": True})
+        except NodeError as failure:
+            # a failure after the headers left ends the stream with an error event, which OpenAI's SDKs raise
+            self._failures.append(failure)
+            await send({"type": "http.response.body", "body": _error_event(self._stream, failure), "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-async def _events_then_error(stream: MeteredStream, failures: list[NodeError]) -> AsyncIterator[bytes]:
-    """A failure after the headers left ends the stream with an error event, which OpenAI's SDKs raise."""
-    try:
-        async for events in stream.body():
-            yield events
-    except NodeError as failure:
-        failures.append(failure)
-        if stream.endpoint is Endpoint.MESSAGES:  # Anthropic's SDKs raise on an `error` event, and know no [DONE]
-            yield b"event: error\ndata: " + orjson.dumps({"type": "error", **error_body(failure)}) + b"\n\n"
-            return
-        yield b"data: " + orjson.dumps(error_body(failure)) + b"\n\n" + DONE_EVENT
+
+def _error_event(stream: MeteredStream, failure: NodeError) -> bytes:
+    if stream.endpoint is Endpoint.MESSAGES:  # Anthropic's SDKs raise on an `error` event, and know no [DONE]
+        return b"event: error\ndata: " + orjson.dumps({"type": "error", **error_body(failure)}) + b"\n\n"
+    return b"data: " + orjson.dumps(error_body(failure)) + b"\n\n" + DONE_EVENT

@@ -112,6 +112,7 @@ class SseMeter:
     def __init__(self, call: LlmCall) -> None:
         self._call = call
         self._wire = wire_format(call.endpoint)
+        self._may_carry_text = self._wire.text_marker.search
         self._strip_usage_event = not call.client_wants_usage
         self._token_ceiling = token_ceiling(call)
         self._byte_ceiling = byte_ceiling(call)
@@ -186,7 +187,7 @@ class SseMeter:
 
     def _observe(self, event: bytes) -> bool:
         """Record what the event carries; False when it is the usage-only event the client did not ask for."""
-        if any(marker in event for marker in self._wire.text_markers):
+        if self._may_carry_text(event) is not None:
             self._texts.append(event)
             self._text_bytes += len(event)
         if _MAY_CARRY_USAGE.search(event) is None:

@@ -76,9 +76,10 @@ def _mapped_errors() -> Iterator[None]:
 class UpstreamReply:
     """An upstream response whose status and headers have arrived; the body is read or streamed once."""
 
-    def __init__(self, response: aiohttp.ClientResponse, permit: "_Permit") -> None:
+    def __init__(self, response: aiohttp.ClientResponse, permit: "_Permit", read_timeout_s: float) -> None:
         self._response = response
         self._permit = permit
+        self._read_timeout_s = read_timeout_s
         self.status = response.status
         self.content_type = response.headers.get("Content-Type", "application/json")
 
@@ -119,16 +120,59 @@ class UpstreamReply:
         return refusal(self.status, self.content_type, body, self._response.headers.get("Retry-After"))
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body in the largest pieces that arrived together; UpstreamTimeout after the read timeout without one."""
+        content = self._response.content
+        watch = _ReadWatch(content, self._read_timeout_s)
+        connection = self._response.connection
+        if connection is not None and connection.protocol is not None:
+            # watched here instead: aiohttp moves a timer for every chunk (start_timeout drops the one set)
+            connection.protocol.read_timeout = None
+            connection.protocol.start_timeout()
+        time = watch.loop.time
         try:
             with _mapped_errors():
-                async for chunk in self._response.content.iter_any():
+                while True:
+                    watch.waiting = True
+                    chunk = await content.readany()
+                    watch.waiting = False
+                    if not chunk:
+                        return
+                    watch.last_read = time()
                     yield chunk
         finally:
+            watch.stop()
             self.close()
 
     def close(self) -> None:
         self._response.close()
         self._permit.release()
+
+
+class _ReadWatch:
+    """A streamed reply's read timeout at no cost per chunk: one timer, which on firing looks at when the reply was
+    last read and sets itself again for then. It fails the read with aiohttp's own socket timeout once the node has
+    waited `timeout_s` for the next chunk (a client slow to take what was read holds the node, not the upstream)."""
+
+    __slots__ = ("_content", "_handle", "_timeout_s", "last_read", "loop", "waiting")
+
+    def __init__(self, content: aiohttp.StreamReader, timeout_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._content = content
+        self._timeout_s = timeout_s
+        self.last_read = self.loop.time()
+        self.waiting = False
+        self._handle = self.loop.call_at(self.last_read + timeout_s, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        due = self.last_read + self._timeout_s
+        if self.waiting and due <= now:
+            self._content.set_exception(aiohttp.SocketTimeoutError("Timeout on reading data from socket"))
+            return
+        self._handle = self.loop.call_at(due if due > now else now + self._timeout_s, self._check)
+
+    def stop(self) -> None:
+        self._handle.cancel()
 
 
 class _Permit:
@@ -185,7 +229,7 @@ class UpstreamClient:
         except BaseException:
             permit.release()
             raise
-        return UpstreamReply(response, permit)
+        return UpstreamReply(response, permit, self._config.read_timeout_s)
 
     async def list_models(self) -> list[UpstreamModel]:
         """The upstream's models; an unreadable list is UpstreamUnavailable, bad entries are skipped."""
@@ -196,7 +240,7 @@ class UpstreamClient:
         except BaseException:
             permit.release()
             raise
-        reply = UpstreamReply(response, permit)
+        reply = UpstreamReply(response, permit, self._config.read_timeout_s)
         if reply.status != 200:
             reply.close()
             raise UpstreamUnavailable(f"upstream /models answered {reply.status}")

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 import app
 from app.api.errors import SHOWN_AS, error_body, shown_as
-from app.api.middleware import Cors, RequestIds
+from app.api.middleware import Edge
 from app.cashu import errors as cashu
 from app.db.database import open_database
 from app.errors import InsufficientBalance, MinimumBalanceRequired, NodeError, Unauthorized
@@ -113,7 +113,7 @@ async def test_an_unexpected_exception_is_a_500_in_the_envelope_with_id_and_cors
     async def broken(_: Request) -> Response:
         raise RuntimeError("a bug")
 
-    middleware = [Middleware(Cors, origins=["*"]), Middleware(RequestIds)]  # as app.main composes them
+    middleware = [Middleware(Edge, origins=["*"])]  # as app.main composes it
     asgi = Starlette(routes=[Route("/boom", broken)], middleware=middleware)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://node") as client:
         reply = await client.get("/boom", headers={"origin": "https://chat.example"})

@@ -213,6 +213,32 @@ def test_mid_stream_drop_gives_an_error_and_charges_what_was_delivered(node: Run
     assert wait_settled(node, key) == {"balance_msat": 100_000 - cost(5, 3), "reserved_msat": 0}
 
 
+def test_an_upstream_silent_mid_stream_past_the_read_timeout_ends_it_with_an_error(node_factory: NodeFactory) -> None:
+    node = node_factory(upstream_read_timeout_s=0.5)
+    key = create_key(node, 100_000)
+    received = []
+    with pytest.raises(openai.APIError, match=r"upstream_timeout|timed out|timeout"):
+        stream = client(node, key).chat.completions.create(  # type: ignore[call-overload]
+            **chat(stream=True), extra_body={"standin": {"chunks": 3, "delay_ms": 1500}}
+        )
+        for chunk in stream:
+            received.append(chunk.choices[0].delta)
+    assert [delta.role for delta in received] == ["assistant"]  # the opening event, then 1.5 s of silence
+    assert wait_settled(node, key) == {"balance_msat": 100_000, "reserved_msat": 0}  # no text was delivered
+
+
+def test_a_stream_slower_than_the_read_timeout_per_chunk_but_never_silent_that_long_completes(
+    node_factory: NodeFactory,
+) -> None:
+    node = node_factory(upstream_read_timeout_s=1.0)
+    key = create_key(node, 100_000)
+    stream = client(node, key).chat.completions.create(  # type: ignore[call-overload]
+        **chat(stream=True), extra_body={"standin": {"chunks": 4, "delay_ms": 600}}
+    )
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "hi " * 4
+    assert wait_settled(node, key) == {"balance_msat": 100_000 - cost(5, 4), "reserved_msat": 0}
+
+
 async def test_64_concurrent_requests_on_a_key_funded_for_10(node: RunningNode) -> None:
     reservation = math.ceil(len(b"ping") / 3) * 1 + 8 * 2  # prompt bytes/3 tokens + max_tokens, at TEST_PRICES
     key = await asyncio.to_thread(create_key, node, 10 * reservation)
