@@ -17,6 +17,7 @@ from starlette.responses import Response
 from app.admin import errors as admin
 from app.api.redaction import redact_path, route_words
 from app.cashu import errors as cashu
+from app.cashu.p2pk import NotLockedToKey
 from app.errors import (
     BadRequest,
     BodyTooLarge,
@@ -94,6 +95,7 @@ SHOWN_AS: dict[type[NodeError], Shown] = {
     cashu.ProofsPending: Shown(503, "api_error", "cashu_proofs_pending"),  # in a swap right now: ask again later
     cashu.InvalidToken: Shown(400, "invalid_token", "invalid_cashu_token"),
     cashu.TokenZeroValue: Shown(400, "cashu_error", "cashu_token_zero_value"),
+    NotLockedToKey: Shown(400, "invalid_token", "cashu_token_not_locked_to_node"),  # a nutzap's proofs (NUT-11)
     # routstr-sdk reads this code as "pay with a token from another mint"
     cashu.UntrustedMint: Shown(422, "mint_error", "cashu_foreign_mint_swap_failed"),
     InvalidLightningAddress: Shown(400, INVALID, "invalid_lightning_address"),
