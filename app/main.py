@@ -59,7 +59,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(health.router)
     _observe_and_limit(api, settings)
     redact_access_logs(api.routes)
+    _build_routes_now(api)
     return api
+
+
+def _build_routes_now(api: FastAPI) -> None:
+    """FastAPI builds each included route's parameters on the first request that reaches it, from annotation
+    objects shared by every app in the process (`Query(...)` in a module-level alias). Two apps building them at
+    once in one process (the tests' in-process nodes) raced into pydantic warnings and a 500; built here, on the
+    thread that creates the app, the first request also no longer pays for it (about 150 ms)."""
+    for route in api.router.routes:
+        for build in ("effective_candidates", "effective_low_priority_routes"):
+            built = getattr(route, build, None)  # FastAPI's included routers; absent elsewhere
+            if callable(built):
+                built()
 
 
 # A collection of the oldest generation walks every tracked object: with 10,000 streams open they stalled every
