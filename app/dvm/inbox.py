@@ -6,7 +6,7 @@ side, RELAYS serve."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.nostr.announcement import RELAY_LIST_KIND, newest, write_relays
+from app.nostr.announcement import RELAY_LIST_KIND, newest, read_relays, write_relays
 from app.nostr.event import Event, parse_verified
 from app.nostr.pool import RelayPool, is_relay_url
 
@@ -17,11 +17,6 @@ LOOKUP_TIMEOUT_S = 3.0
 class Inbox:
     read: tuple[str, ...]
     write: tuple[str, ...]
-
-
-def read_relays(relay_list: Event) -> list[str]:
-    """NIP-65: an "r" tag without a marker is read+write; "read" is read only; "write" is not for reading."""
-    return [tag[1] for tag in relay_list.tags if len(tag) >= 2 and tag[0] == "r" and tag[2:3] != ("write",)]
 
 
 def inbox_from(relay_list: Event | None, relays: Sequence[str]) -> Inbox:

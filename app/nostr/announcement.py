@@ -57,7 +57,16 @@ def relay_list_tags(relays: Sequence[str]) -> list[list[str]]:
 
 def write_relays(relay_list: Event) -> list[str]:
     """NIP-65: an "r" tag without a marker is read+write; "write" is write only; "read" is not for publishing."""
-    return [tag[1] for tag in relay_list.tags if len(tag) >= 2 and tag[0] == "r" and tag[2:3] != ("read",)]
+    return _relays_not_marked(relay_list, "read")
+
+
+def read_relays(relay_list: Event) -> list[str]:
+    """NIP-65: an "r" tag without a marker is read+write; "read" is read only; "write" is not for reading."""
+    return _relays_not_marked(relay_list, "write")
+
+
+def _relays_not_marked(relay_list: Event, other_side: str) -> list[str]:
+    return [tag[1] for tag in relay_list.tags if len(tag) >= 2 and tag[0] == "r" and tag[2:3] != (other_side,)]
 
 
 class CreatedAtClock:
