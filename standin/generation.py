@@ -68,7 +68,8 @@ def deliver(body: dict[str, Any], switches: Switches, generation: Generation, ch
         drop_at = None
         if switches.drop_after is not None:
             drop_at = content_start + min(switches.drop_after, generation.tokens)
-        return StreamReply(events, switches.delay_s, drop_at)
+        trailing = len(events) - (content_start + generation.tokens + 1)  # after the finish chunk
+        return StreamReply(events, switches.delay_s, drop_at, trailing)
     if switches.drop_after is not None:
         return Drop()
     return json_reply(200, chat_object(generation) if chat else text_object(generation), switches.delay_s)

@@ -168,8 +168,9 @@ class HttpConnection(asyncio.Protocol):
     async def _stream_slowly(self, reply: StreamReply, keep_alive: bool) -> bool:
         """Sleep between events; False when the stream was dropped on purpose."""
         self._write(stream_head(keep_alive))
+        paced = len(reply.events) - reply.trailing
         for index, event in enumerate(reply.events[: reply.drop_at]):
-            if index:
+            if 0 < index < paced:
                 await asyncio.sleep(reply.delay_s)
             self._write(http_chunk(event))
         if reply.drop_at is not None:

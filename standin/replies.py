@@ -21,12 +21,15 @@ class JsonReply:
 class StreamReply:
     """SSE events (each already `data: ...\\n\\n`), sent one HTTP chunk each.
 
+    `delay_s` spaces the events; the last `trailing` ones (the usage chunk, [DONE]) follow the one before them at
+    once, as OpenAI sends them together with the finish chunk.
     `drop_at`: write only this many events, then close the connection without the terminating chunk.
     """
 
     events: list[bytes]
     delay_s: float = 0.0
     drop_at: int | None = None
+    trailing: int = 0
 
 
 @dataclass(frozen=True, slots=True)

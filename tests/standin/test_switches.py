@@ -66,16 +66,23 @@ def test_delay_holds_a_json_reply(http: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.15
 
 
-def test_delay_spaces_stream_chunks(http: httpx.Client) -> None:
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_delay_spaces_stream_chunks_and_the_trailing_events_follow_the_finish_at_once(
+    http: httpx.Client, include_usage: bool
+) -> None:
     arrivals: list[float] = []
     body = chat_body(stream=True, standin={"chunks": 3, "delay_ms": 60})
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
     with http.stream("POST", "/chat/completions", json=body) as reply:
         for line in reply.iter_lines():
             if line.startswith("data: "):
                 arrivals.append(time.monotonic())
-    assert len(arrivals) == 1 + 3 + 1 + 1
+    paced = 1 + 3 + 1  # role, tokens, finish
+    assert len(arrivals) == paced + include_usage + 1
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.05
+    assert min(gaps[: paced - 1]) >= 0.05
+    assert max(gaps[paced - 1 :]) < 0.05  # as OpenAI: usage chunk and [DONE] come with the finish chunk
 
 
 def test_drop_after_closes_mid_stream_without_terminating_chunk(standin_url: str) -> None:
