@@ -9,6 +9,7 @@ stream charged its probe cost, nothing left reserved, ledger check clean). See b
 import argparse
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,22 +66,40 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def run_streams(target: Target, body: bytes, streams: int, ramp_s: float, workdir: Path) -> dict[str, Any]:
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_streams(
+    target: Target, upstream: Target, body: bytes, streams: int, ramp_s: float, workdir: Path
+) -> dict[str, Any]:
+    """One run of `streams` streams through `target`. Besides what the load side measures: the target's peak RSS and
+    CPU per 1,000 chunks, and how busy each process was (CPU seconds over the wall time, 100 = one core): the target,
+    the stand-in upstream and the load client share the machine, so a run where they add up to every core is
+    saturated, and its gaps measure the machine as much as the target."""
     out = workdir / f"{target.name}-{streams}.json"
     command = [sys.executable, "-m", "bench.stream_load", "--url", target.chat_url, "--body", body.decode(),
                "--key", target.api_key, "--streams", str(streams), "--ramp-s", str(ramp_s),
                "--out", str(out)]  # fmt: skip
-    cpu_before = cpu_seconds(target.service.process.pid)
+    pids = {"target": target.service.process.pid, "upstream": upstream.service.process.pid}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client_before = children_cpu_seconds()
     with RssSampler([target], interval_s=0.25) as sampler:
         subprocess.run(command, check=True, timeout=1800)
     result: dict[str, Any] = orjson.loads(out.read_bytes())
-    cpu = cpu_seconds(target.service.process.pid) - cpu_before
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    used["client"] = children_cpu_seconds() - client_before
     result["peak_rss_mb"] = round(sampler.max_mb[target.name], 1)
-    result["cpu_s_per_1k_chunks"] = round(1000 * cpu / max(1, result["events"]), 3)
+    result["cpu_s_per_1k_chunks"] = round(1000 * used["target"] / max(1, result["events"]), 3)
+    result["busy_pct"] = {name: round(100 * seconds / result["wall_s"]) for name, seconds in used.items()}
+    result["chunks_per_s"] = round(result["events"] / result["wall_s"])
     return result
 
 
-def _start(names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack) -> list[Target]:
+def _start(
+    names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack
+) -> tuple[Target, list[Target]]:
     upstream = start_upstream(workdir)
     started = [upstream]
     cleanup.callback(stop_targets, started)
@@ -95,7 +114,7 @@ def _start(names: list[str], args: argparse.Namespace, workdir: Path, cleanup: c
             cleanup.callback(database.drop)
             url = database.url
         started.append(start_node(name, url, upstream, workdir, args.balance_msat))
-    return started[1:]
+    return upstream, started[1:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     checks: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="routstr-streams-") as tmp, contextlib.ExitStack() as cleanup:
         workdir = Path(tmp)
-        targets = _start([n.strip() for n in args.targets.split(",") if n.strip()], args, workdir, cleanup)
+        upstream, targets = _start([n.strip() for n in args.targets.split(",") if n.strip()], args, workdir, cleanup)
         for target in targets:
             if target.is_node:
                 price_node(target, {"sse": body})
         for streams in (int(n) for n in args.streams.split(",")):
             for target in targets:
-                result = run_streams(target, body, streams, args.ramp_s, workdir)
+                result = run_streams(target, upstream, body, streams, args.ramp_s, workdir)
                 rows.append((target.name, streams, result))
                 if target.tracker is not None:
                     target.tracker.record("sse", result["completed"], streams, exact_count=True)
@@ -120,22 +139,31 @@ def main(argv: list[str] | None = None) -> int:
             if target.tracker is not None:
                 checks[target.name] = verify(target.env, target.api_key, target.tracker)
     print(table(rows))
+    print(f"demand: {demand_per_s(args, rows)} chunks/s while every stream is open ({args.chunks} chunks, "
+          f"{args.delay_ms} ms apart); busy: CPU seconds / wall, 100 = one core of {os.cpu_count()}")  # fmt: skip
     for name, check in checks.items():
         print(f"accounting {name}: {'ok' if check['ok'] else 'FAILED'} ({check['summary']})")
     return 0 if all(check["ok"] for check in checks.values()) else 1
 
 
+def demand_per_s(args: argparse.Namespace, rows: list[tuple[str, int, dict[str, Any]]]) -> str:
+    """Chunks a second the load asks for at each stream count once every stream is open."""
+    counts = sorted({streams for _, streams, _ in rows})
+    return ", ".join(f"{streams * 1000 // args.delay_ms:,} at {streams:,}" for streams in counts)
+
+
 def table(rows: list[tuple[str, int, dict[str, Any]]]) -> str:
     head = f"{'target':<18}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
-    head += f"{'steady p99':>11}{'RSS MB':>8}{'CPU s/1k':>9}  error kinds"
+    head += f"{'steady p99':>11}{'RSS MB':>8}{'CPU s/1k':>9}{'chunks/s':>9}  busy % tgt/up/client  error kinds"
     lines = [head]
     for name, streams, r in rows:
         errors = sum(r["errors"].values())
-        gaps, steady = r["gaps_ms"], r["gaps_after_ramp_ms"]
+        gaps, steady, busy = r["gaps_ms"], r["gaps_after_ramp_ms"], r["busy_pct"]
         lines.append(
             f"{name:<18}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{gaps['p50']:>9.1f}"
             f"{gaps['p99']:>9.1f}{steady['p99']:>11.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}"
-            f"  {r['errors'] or ''}"
+            f"{r['chunks_per_s']:>9}  {busy['target']:>3} / {busy['upstream']:>3} / {busy['client']:>3}"
+            f"{'':>10}{r['errors'] or ''}"
         )
     return "\n".join(lines)
 
