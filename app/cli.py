@@ -76,9 +76,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         open_files,
         max_connections,
     )
-    # an import string and a factory, so that uvicorn can start the same app in each worker process
-    uvicorn.run(
-        "app.cli:served_app",
+    options: dict[str, Any] = dict(
         factory=True,
         workers=settings.workers,
         host=args.host,
@@ -95,6 +93,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_format, settings.log_level),  # each worker logs as LOG_FORMAT says
     )
+    # an import string and a factory, so that uvicorn can start the same app in each worker process
+    if settings.workers == 1:
+        uvicorn.run("app.cli:served_app", **options)
+        return
+    from app.http_workers import BalancedWorkers
+
+    BalancedWorkers(uvicorn.Config("app.cli:served_app", **options)).run()  # a socket per worker: balanced
 
 
 def served_app() -> "FastAPI":

@@ -38,11 +38,15 @@ _.isolation_level
 # uvicorn's --factory target, named in a string (app/cli.py, README)
 _.served_app
 
-# dead, left for the owners of app/proxy (issue 12): remove with its next change there
-_.refresh_every
-
 # Starlette's StreamingResponse calls stream_response, overridden by app.api.responses.MeteredStreamingResponse
 _.stream_response
 
 # aiohttp's ResponseHandler.read_timeout setter, switched off by app.upstream.client for a streamed reply
 _.read_timeout
+
+# uvicorn's Multiprocess supervisor calls these, overridden by app.http_workers.BalancedWorkers
+_.init_processes
+_.keep_subprocess_alive
+_.restart_all
+_.handle_ttin
+_.handle_ttou

@@ -1,7 +1,6 @@
 """The catalog the proxy prices against, refreshed from the upstreams' model lists and repriced as the BTC/USD rate
 moves, in the background."""
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -33,8 +32,3 @@ class ModelCatalog:
     async def reprice(self) -> None:
         btc_usd = await self._rates.btc_usd()
         self._current = Catalog.build(self._listed, self._policy_at(btc_usd), btc_usd)
-
-    async def refresh_every(self, interval_s: float) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            await self.refresh()

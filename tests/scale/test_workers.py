@@ -3,8 +3,13 @@ the node refuses in one line."""
 
 import asyncio
 import os
+import signal
+import socket
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -40,6 +45,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _workers(pid: int) -> list[int]:
+    """The worker processes among `pid`'s children (not multiprocessing's resource tracker)."""
+    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
 async def _fire(url: str, key: str) -> list[int]:
     body = {"model": "standin-small", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as client:
@@ -71,8 +81,7 @@ def test_two_workers_serve_one_port_and_the_books_stay_exact(
     node = _node(database_url, standin_url, tmp_path)
     node.start()
     try:
-        workers = _children(node.pid)
-        assert len([pid for pid in workers if Path(f"/proc/{pid}/cmdline").read_bytes()]) >= 2
+        assert len(_workers(node.pid)) == 2
         created = operator_command(database_url, tmp_path / "cli", "keys", "create", "--balance-msat", str(GRANT))
         assert created.returncode == 0, created.stderr
         key = created.stdout.strip()
@@ -84,6 +93,98 @@ def test_two_workers_serve_one_port_and_the_books_stay_exact(
     assert violations == []
     assert reserved == 0
     assert charged > 0 and balance == GRANT - charged
+
+
+def _established_per_process(port: int, pids: list[int]) -> Counter[int]:
+    """Established TCP connections on the local `port` held by each of `pids` (their sockets' inodes matched against
+    the kernel's connection tables)."""
+    owner: dict[str, int] = {}
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[len("socket:[") : -1]] = pid
+    return Counter(owner[inode] for state, inode in _sockets_on(port) if state == ESTABLISHED and inode in owner)
+
+
+ESTABLISHED, LISTEN = "01", "0A"
+
+
+def _sockets_on(port: int) -> list[tuple[str, str]]:
+    """(state, inode) of every TCP socket whose local port is `port`."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.append((fields[3], fields[9]))
+    return found
+
+
+def _wait_listening(port: int, sockets: int) -> None:
+    """/health answers once the first worker serves; the others listen a moment later."""
+    deadline = time.monotonic() + 60
+    while sum(state == LISTEN for state, _ in _sockets_on(port)) < sockets:
+        assert time.monotonic() < deadline, _sockets_on(port)
+        time.sleep(0.05)
+
+
+def test_connections_opened_at_once_are_dealt_across_the_workers(
+    postgres_url: str, standin_url: str, tmp_path: Path
+) -> None:
+    """Keep-alive clients (nginx's upstream pool, SDK pools, wrk) open their connections in a burst and keep them: all
+    of them on one worker would leave the other idle."""
+    node = _node(postgres_url, standin_url, tmp_path)
+    node.start()
+    port = urlsplit(node.url).port
+    assert port is not None
+    connections: list[socket.socket] = []
+    try:
+        _wait_listening(port, 2)  # one socket per worker
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
+        for connection in connections:
+            connection.sendall(b"GET /health HTTP/1.1\r\nhost: node\r\n\r\n")
+        for connection in connections:
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")  # accepted and answered, still open
+        held = _established_per_process(port, _workers(node.pid))
+        assert sum(held.values()) >= 64  # and the health checks' connections, if still open
+        assert len(held) == 2 and min(held.values()) >= 12, held  # even odds per connection: under 12 is ~1e-7
+    finally:
+        for connection in connections:
+            connection.close()
+        node.stop()
+
+
+def _get_health(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n")
+        return connection.recv(65536)
+
+
+def test_a_killed_worker_is_replaced_on_its_socket_and_no_connection_is_lost(
+    postgres_url: str, standin_url: str, tmp_path: Path
+) -> None:
+    """Connections the kernel deals to the dead worker's socket wait in its queue (kept listening by the supervisor)
+    until the replacement accepts them."""
+    node = _node(postgres_url, standin_url, tmp_path)
+    node.start()
+    port = urlsplit(node.url).port
+    assert port is not None
+    try:
+        _wait_listening(port, 2)
+        victim = _workers(node.pid)[-1]
+        os.kill(victim, signal.SIGKILL)
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            replies = list(pool.map(lambda _: _get_health(port), range(32)))
+        assert all(reply.startswith(b"HTTP/1.1 200") for reply in replies)
+        _wait_listening(port, 2)
+        workers = _workers(node.pid)
+        assert len(workers) == 2 and victim not in workers
+    finally:
+        node.stop()
 
 
 def test_several_workers_on_sqlite_are_refused_in_one_line(sqlite_url: str, standin_url: str, tmp_path: Path) -> None:
