@@ -16,6 +16,7 @@ import orjson
 
 from bench import report
 from bench.accounting import verify
+from bench.cpu import read_split
 from bench.load import LoadResult, LoadSpec, run_split, split_connections, wrk_available
 from bench.services import PostgresDatabase
 from bench.targets import (
@@ -37,6 +38,7 @@ BODIES = {
     "sse": {"model": "standin-small", "messages": PROMPT, "stream": True, "standin": {"chunks": 8}},
 }
 Measured = dict[tuple[str, str, int], list[LoadResult]]
+CpuPerRequest = dict[tuple[str, str, int], list[dict[str, float]]]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="routstr-bench-") as workdir, contextlib.ExitStack() as cleanup:
         skipped: dict[str, str] = {}
         targets = _start_targets(names, args, Path(workdir), cleanup, skipped)
-        measured, sampler = _measure(targets, args, generator, Path(workdir))
+        measured, cpu, sampler = _measure(targets, args, generator, Path(workdir))
         time.sleep(0.5)  # let the node settle requests that wrk cut off at its deadline
         extra = {**_after_runs(targets, sampler, generator, args), "skipped": skipped}
-    cells = report.summarise(measured)
+    cells = report.summarise(measured, cpu)
     extra["comparisons"] = report.comparisons(cells)
     print(report.table(cells, extra))
     path = args.results_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
@@ -169,8 +171,10 @@ def _specs(target: Target, body_file: Path, connections: int, duration_s: float)
 
 def _measure(
     targets: list[Target], args: argparse.Namespace, generator: str, workdir: Path
-) -> tuple[Measured, RssSampler]:
+) -> tuple[Measured, CpuPerRequest, RssSampler]:
     measured: Measured = defaultdict(list)
+    cpu: CpuPerRequest = defaultdict(list)
+    upstream_pid = next(t for t in targets if t.name == "upstream").service.process.pid
     with RssSampler([target for target in targets if target.is_node]) as sampler:
         for mode in _csv(args.modes):
             body_file = workdir / f"{mode}.json"
@@ -182,10 +186,13 @@ def _measure(
                         _run(target, mode, _specs(target, body_file, connections, args.warmup), generator)
                 for _ in range(args.runs):
                     for target in targets:  # interleaved, so drift hits every target alike
-                        measured[(target.name, mode, connections)].append(
-                            _run(target, mode, specs[target.name], generator)
-                        )
-    return measured, sampler
+                        pids = [service.process.pid for service in target.services]
+                        before = read_split(pids, upstream_pid)
+                        result = _run(target, mode, specs[target.name], generator)
+                        used = read_split(pids, upstream_pid) - before
+                        measured[(target.name, mode, connections)].append(result)
+                        cpu[(target.name, mode, connections)].append(used.per_request_us(result.requests))
+    return measured, cpu, sampler
 
 
 def _run(target: Target, mode: str, specs: list[LoadSpec], generator: str) -> LoadResult:

@@ -1,5 +1,6 @@
 """Medians per target, mode and concurrency; the comparison numbers; the printed table and the JSON file."""
 
+import os
 import re
 import statistics
 from collections import defaultdict
@@ -27,11 +28,15 @@ class Cell:
     p99_ms: float
     errors: int
     runs: list[dict[str, Any]]
+    cpu_us_per_request: dict[str, float]  # medians over the runs: target, upstream, postgres, load
 
 
-def summarise(measured: dict[tuple[str, str, int], list[LoadResult]]) -> list[Cell]:
+def summarise(
+    measured: dict[tuple[str, str, int], list[LoadResult]], cpu: dict[tuple[str, str, int], list[dict[str, float]]]
+) -> list[Cell]:
     cells = []
     for (target, mode, connections), runs in measured.items():
+        cpu_runs = cpu.get((target, mode, connections), [])
         cells.append(
             Cell(
                 target=target,
@@ -42,6 +47,9 @@ def summarise(measured: dict[tuple[str, str, int], list[LoadResult]]) -> list[Ce
                 p99_ms=statistics.median(run.p99_ms for run in runs),
                 errors=sum(run.errors for run in runs),
                 runs=[asdict(run) for run in runs],
+                cpu_us_per_request={
+                    part: statistics.median(run[part] for run in cpu_runs) for part in (cpu_runs[0] if cpu_runs else {})
+                },
             )
         )
     return cells
@@ -65,14 +73,30 @@ def comparisons(cells: list[Cell]) -> dict[str, Any]:
 
 
 def scaled_ratios(by_key: dict[tuple[str, str, int], Cell]) -> dict[str, dict[str, float]]:
-    """Throughput of N workers (or N processes) / one worker on the same database kind, same mode and concurrency."""
-    found: dict[str, dict[str, float]] = {name: {} for name in SCALED_RATIO.values()}
+    """Throughput of N workers (or N processes) / one worker on the same database kind, same mode and concurrency;
+    and the most this machine allows that ratio (`workers_bound`)."""
+    found: dict[str, dict[str, float]] = {name: {} for name in (*SCALED_RATIO.values(), "workers_bound")}
     for (target, mode, connections), cell in sorted(by_key.items()):
         scaled = SCALED_TARGET.fullmatch(target)
         one = by_key.get((scaled["base"], mode, connections)) if scaled else None
         if scaled and one is not None and one.rps:
             found[SCALED_RATIO[scaled["kind"]]][f"{mode} c={connections}"] = round(cell.rps / one.rps, 3)
+            bound = workers_bound(one, int(scaled["count"]), os.cpu_count() or 1)
+            if scaled["kind"] == "w" and bound is not None:
+                found["workers_bound"][f"{mode} c={connections}"] = round(bound, 3)
     return {name: ratios for name, ratios in found.items() if ratios}
+
+
+def workers_bound(one: Cell, workers: int, cores: int) -> float | None:
+    """The largest throughput ratio N workers can reach over one on this machine, from the one-worker run's CPU per
+    request: each worker uses at most a core, and all the work of a request (the node's, the stand-in's, the
+    database's, the load generator's) shares the machine's cores. Contention only lowers it further."""
+    cpu = one.cpu_us_per_request
+    if not cpu or not one.rps or not cpu.get("target"):
+        return None
+    whole_request_s = sum(cpu.values()) / 1e6
+    ceiling_rps = min(cores / whole_request_s, workers / (cpu["target"] / 1e6))
+    return ceiling_rps / one.rps
 
 
 def table(cells: list[Cell], extra: dict[str, Any]) -> str:
@@ -88,8 +112,15 @@ def table(cells: list[Cell], extra: dict[str, Any]) -> str:
         )
     for target, added in extra["comparisons"]["added_p50_ms_c1"].items():
         lines.append(f"added p50 at c=1, {target}: " + ", ".join(f"{m} {v:.2f} ms" for m, v in added.items()))
-    for name in SCALED_RATIO.values():
+    for name in (*SCALED_RATIO.values(), "workers_bound"):
         lines.extend(f"{name} {cell}: {ratio:.2f}x" for cell, ratio in extra["comparisons"].get(name, {}).items())
+    for cell in sorted(cells, key=lambda c: (c.mode, c.connections, _target_order(c.target))):
+        if cell.target.startswith("node-") and cell.cpu_us_per_request:
+            cpu = cell.cpu_us_per_request
+            lines.append(
+                f"cpu us/request {cell.mode} c={cell.connections} {cell.target}: node {cpu['target']:.0f}, "
+                f"stand-in {cpu['upstream']:.0f}, postgres {cpu['postgres']:.0f}, load {cpu['load']:.0f}"
+            )
     for target, reason in extra.get("skipped", {}).items():
         lines.append(f"{target}: {reason}")
     for target, rss in extra["rss_mb"].items():

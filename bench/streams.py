@@ -9,7 +9,6 @@ stream charged its probe cost, nothing left reserved, ledger check clean). See b
 import argparse
 import contextlib
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,8 @@ from typing import Any
 import orjson
 
 from bench.accounting import verify
-from bench.services import PostgresDatabase, _process_tree
+from bench.cpu import children_seconds, tree_seconds
+from bench.services import PostgresDatabase
 from bench.stream_load import raise_fd_limit
 from bench.targets import RssSampler, Target, price_node, start_node, start_passthrough, start_upstream, stop_targets
 
@@ -55,22 +55,6 @@ def body_for(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    ticks = 0
-    for member in _process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_streams(
     target: Target, upstream: Target, body: bytes, streams: int, ramp_s: float, workdir: Path
 ) -> dict[str, Any]:
@@ -83,13 +67,13 @@ def run_streams(
                "--key", target.api_key, "--streams", str(streams), "--ramp-s", str(ramp_s),
                "--out", str(out)]  # fmt: skip
     pids = {"target": target.service.process.pid, "upstream": upstream.service.process.pid}
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    client_before = children_cpu_seconds()
+    before = {name: tree_seconds(pid) for name, pid in pids.items()}
+    client_before = children_seconds()
     with RssSampler([target], interval_s=0.25) as sampler:
         subprocess.run(command, check=True, timeout=1800)
     result: dict[str, Any] = orjson.loads(out.read_bytes())
-    used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
-    used["client"] = children_cpu_seconds() - client_before
+    used = {name: tree_seconds(pid) - before[name] for name, pid in pids.items()}
+    used["client"] = children_seconds() - client_before
     result["peak_rss_mb"] = round(sampler.max_mb[target.name], 1)
     result["cpu_s_per_1k_chunks"] = round(1000 * used["target"] / max(1, result["events"]), 3)
     result["busy_pct"] = {name: round(100 * seconds / result["wall_s"]) for name, seconds in used.items()}
@@ -154,14 +138,15 @@ def demand_per_s(args: argparse.Namespace, rows: list[tuple[str, int, dict[str, 
 
 def table(rows: list[tuple[str, int, dict[str, Any]]]) -> str:
     head = f"{'target':<18}{'streams':>8}{'done':>7}{'errors':>8}{'wall s':>8}{'gap p50':>9}{'gap p99':>9}"
-    head += f"{'steady p99':>11}{'RSS MB':>8}{'CPU s/1k':>9}{'chunks/s':>9}  busy % tgt/up/client  error kinds"
+    head += f"{'steady p99':>11}{'1st p99':>9}{'RSS MB':>8}{'CPU s/1k':>9}{'chunks/s':>9}"
+    head += "  busy % tgt/up/client  error kinds"
     lines = [head]
     for name, streams, r in rows:
         errors = sum(r["errors"].values())
         gaps, steady, busy = r["gaps_ms"], r["gaps_after_ramp_ms"], r["busy_pct"]
         lines.append(
             f"{name:<18}{streams:>8}{r['completed']:>7}{errors:>8}{r['wall_s']:>8.1f}{gaps['p50']:>9.1f}"
-            f"{gaps['p99']:>9.1f}{steady['p99']:>11.1f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}"
+            f"{gaps['p99']:>9.1f}{steady['p99']:>11.1f}{r['first_event_ms']['p99']:>9.0f}{r['peak_rss_mb']:>8.1f}{r['cpu_s_per_1k_chunks']:>9.3f}"
             f"{r['chunks_per_s']:>9}  {busy['target']:>3} / {busy['upstream']:>3} / {busy['client']:>3}"
             f"{'':>10}{r['errors'] or ''}"
         )
