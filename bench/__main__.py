@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     names = _csv(args.targets)
     with tempfile.TemporaryDirectory(prefix="routstr-bench-") as workdir, contextlib.ExitStack() as cleanup:
         skipped: dict[str, str] = {}
-        targets = _start_targets(names, args, Path(workdir), cleanup, skipped)
-        measured, cpu, sampler = _measure(targets, args, generator, Path(workdir))
+        upstream, targets = _start_targets(names, args, Path(workdir), cleanup, skipped)
+        measured, cpu, sampler = _measure(targets, upstream, args, generator, Path(workdir))
         time.sleep(0.5)  # let the node settle requests that wrk cut off at its deadline
         extra = {**_after_runs(targets, sampler, generator, args), "skipped": skipped}
     cells = report.summarise(measured, cpu)
@@ -99,7 +99,8 @@ def _csv(value: str) -> list[str]:
 
 def _start_targets(
     names: list[str], args: argparse.Namespace, workdir: Path, cleanup: contextlib.ExitStack, skipped: dict[str, str]
-) -> list[Target]:
+) -> tuple[Target, list[Target]]:
+    """The stand-in upstream (always started) and the targets to measure (the upstream among them if named)."""
     targets: list[Target] = []
     cleanup.callback(stop_targets, targets)
     upstream = start_upstream(workdir)
@@ -120,7 +121,7 @@ def _start_targets(
     for target in targets:
         if target.is_node:
             price_node(target, bodies)
-    return [target for target in targets if target.name in names]
+    return upstream, [target for target in targets if target.name in names]
 
 
 def _start_workers(
@@ -170,11 +171,11 @@ def _specs(target: Target, body_file: Path, connections: int, duration_s: float)
 
 
 def _measure(
-    targets: list[Target], args: argparse.Namespace, generator: str, workdir: Path
+    targets: list[Target], upstream: Target, args: argparse.Namespace, generator: str, workdir: Path
 ) -> tuple[Measured, CpuPerRequest, RssSampler]:
     measured: Measured = defaultdict(list)
     cpu: CpuPerRequest = defaultdict(list)
-    upstream_pid = next(t for t in targets if t.name == "upstream").service.process.pid
+    upstream_pid = upstream.service.process.pid
     with RssSampler([target for target in targets if target.is_node]) as sampler:
         for mode in _csv(args.modes):
             body_file = workdir / f"{mode}.json"
