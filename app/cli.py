@@ -64,7 +64,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from app.http_server import connection_limit, raise_open_files_limit
+    from app.http_server import connection_limit, listen_backlog_shortfall, raise_open_files_limit
 
     open_files = raise_open_files_limit()  # worker processes inherit it
     max_connections = connection_limit(
@@ -76,6 +76,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         open_files,
         max_connections,
     )
+    backlog = max(2048, max_connections)  # uvicorn's 2048 overflows when thousands of streams open in a second
+    kernel_cap = listen_backlog_shortfall(backlog)
+    if kernel_cap is not None:
+        logging.getLogger(__name__).warning(
+            "server.backlog_capped: the kernel keeps at most %d connections waiting to be accepted, the node asked "
+            "for %d; a burst beyond that is dropped or reset: sysctl -w net.core.somaxconn=%d",
+            kernel_cap,
+            backlog,
+            backlog,
+        )
     options: dict[str, Any] = dict(
         factory=True,
         workers=settings.workers,
@@ -84,7 +94,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         loop="uvloop",
         http="app.http_server:GuardedHttpTools",
         limit_concurrency=max_connections,
-        backlog=max(2048, max_connections),  # uvicorn's 2048 overflows when thousands of streams open in a second
+        backlog=backlog,
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
         timeout_keep_alive=settings.http_keep_alive_s,
         proxy_headers=True,

@@ -18,6 +18,7 @@ with uvicorn's flags (see README).
 import asyncio
 import logging
 import resource
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -188,6 +189,20 @@ def raise_open_files_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("server.open_files_limit: stays %d (%s)", soft, exc)
     return soft
+
+
+SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
+
+
+def listen_backlog_shortfall(asked: int, somaxconn: Path = SOMAXCONN) -> int | None:
+    """The kernel's cap on connections waiting to be accepted (Linux's net.core.somaxconn) when it is below the
+    backlog the server asks for, else None. The kernel lowers the backlog to it silently, and a burst of new
+    connections beyond it is dropped at the handshake, some of it reset."""
+    try:
+        cap = int(somaxconn.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return cap if cap < asked else None
 
 
 def connection_limit(wanted: int, open_files: int, own: int, upstream_cap: int) -> int:
