@@ -109,7 +109,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         return
     from app.http_workers import BalancedWorkers
 
-    BalancedWorkers(uvicorn.Config("app.cli:served_app", **options)).run()  # a socket per worker: balanced
+    try:
+        workers = BalancedWorkers(uvicorn.Config("app.cli:served_app", **options))  # a socket each: balanced
+    except OSError as exc:  # as uvicorn says it for one worker: one line, exit 1
+        logging.getLogger(__name__).error("server.bind_failed: %s:%d: %s", args.host, args.port, exc)
+        raise SystemExit(1) from None
+    workers.run()
 
 
 def served_app() -> "FastAPI":

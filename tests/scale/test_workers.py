@@ -187,6 +187,18 @@ def test_a_killed_worker_is_replaced_on_its_socket_and_no_connection_is_lost(
         node.stop()
 
 
+def test_a_port_in_use_stops_the_workers_in_one_line(postgres_url: str, standin_url: str, tmp_path: Path) -> None:
+    node = _node(postgres_url, standin_url, tmp_path)
+    with socket.create_server(("127.0.0.1", node.port)):  # another program holds the port (no SO_REUSEPORT)
+        node.spawn()
+        deadline = time.monotonic() + 60
+        while node.running:
+            assert time.monotonic() < deadline, "the node served on a port in use"
+            time.sleep(0.1)
+    assert "server.bind_failed" in node.log_tail() and "Address already in use" in node.log_tail()
+    assert "Traceback" not in node.log_tail()
+
+
 def test_several_workers_on_sqlite_are_refused_in_one_line(sqlite_url: str, standin_url: str, tmp_path: Path) -> None:
     node = _node(sqlite_url, standin_url, tmp_path)
     node.spawn()
