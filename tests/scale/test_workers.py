@@ -187,6 +187,62 @@ def test_a_killed_worker_is_replaced_on_its_socket_and_no_connection_is_lost(
         node.stop()
 
 
+def _wait_workers(pid: int, count: int) -> list[int]:
+    deadline = time.monotonic() + 60
+    while True:
+        workers = _workers(pid)
+        if len(workers) == count:
+            return workers
+        assert time.monotonic() < deadline, workers
+        time.sleep(0.05)
+
+
+def test_sighup_replaces_every_worker_on_its_socket_while_requests_keep_being_answered(
+    postgres_url: str, standin_url: str, tmp_path: Path
+) -> None:
+    node = _node(postgres_url, standin_url, tmp_path)
+    node.start()
+    port = urlsplit(node.url).port
+    assert port is not None
+    try:
+        _wait_listening(port, 2)
+        old = set(_wait_workers(node.pid, 2))
+        os.kill(node.pid, signal.SIGHUP)
+        replies = []
+        deadline = time.monotonic() + 60
+        while old & set(_workers(node.pid)) or len(_workers(node.pid)) != 2:
+            assert time.monotonic() < deadline
+            replies.append(_get_health(port))
+        _wait_listening(port, 2)
+        replies += [_get_health(port) for _ in range(16)]
+        assert replies and all(reply.startswith(b"HTTP/1.1 200") for reply in replies)
+    finally:
+        node.stop()
+
+
+def test_sigttin_and_sigttou_add_and_remove_a_worker_with_its_socket(
+    postgres_url: str, standin_url: str, tmp_path: Path
+) -> None:
+    node = _node(postgres_url, standin_url, tmp_path)
+    node.start()
+    port = urlsplit(node.url).port
+    assert port is not None
+    try:
+        _wait_listening(port, 2)
+        os.kill(node.pid, signal.SIGTTIN)
+        _wait_workers(node.pid, 3)
+        _wait_listening(port, 3)
+        os.kill(node.pid, signal.SIGTTOU)
+        _wait_workers(node.pid, 2)
+        deadline = time.monotonic() + 30
+        while sum(state == LISTEN for state, _ in _sockets_on(port)) != 2:  # the removed worker's socket closed
+            assert time.monotonic() < deadline, _sockets_on(port)
+            time.sleep(0.05)
+        assert all(_get_health(port).startswith(b"HTTP/1.1 200") for _ in range(32))  # none dealt to a dead socket
+    finally:
+        node.stop()
+
+
 def test_a_port_in_use_stops_the_workers_in_one_line(postgres_url: str, standin_url: str, tmp_path: Path) -> None:
     node = _node(postgres_url, standin_url, tmp_path)
     with socket.create_server(("127.0.0.1", node.port)):  # another program holds the port (no SO_REUSEPORT)
