@@ -7,7 +7,9 @@ import signal
 import socket
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -95,6 +97,20 @@ def test_two_workers_serve_one_port_and_the_books_stay_exact(
     assert charged > 0 and balance == GRANT - charged
 
 
+@contextmanager
+def _two_workers(postgres_url: str, standin_url: str, tmp_path: Path) -> Iterator[tuple[NodeProcess, int]]:
+    """A node with WORKERS=2, both workers listening; yields it and its port, stops it after."""
+    node = _node(postgres_url, standin_url, tmp_path)
+    node.start()
+    port = urlsplit(node.url).port
+    assert port is not None
+    try:
+        _wait_listening(port, 2)  # one socket per worker
+        yield node, port
+    finally:
+        node.stop()
+
+
 def _established_per_process(port: int, pids: list[int]) -> Counter[int]:
     """Established TCP connections on the local `port` held by each of `pids` (their sockets' inodes matched against
     the kernel's connection tables)."""
@@ -137,13 +153,8 @@ def test_connections_opened_at_once_are_dealt_across_the_workers(
 ) -> None:
     """Keep-alive clients (nginx's upstream pool, SDK pools, wrk) open their connections in a burst and keep them: all
     of them on one worker would leave the other idle."""
-    node = _node(postgres_url, standin_url, tmp_path)
-    node.start()
-    port = urlsplit(node.url).port
-    assert port is not None
     connections: list[socket.socket] = []
-    try:
-        _wait_listening(port, 2)  # one socket per worker
+    with _two_workers(postgres_url, standin_url, tmp_path) as (node, port):
         connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(64)]
         for connection in connections:
             connection.sendall(b"GET /health HTTP/1.1\r\nhost: node\r\n\r\n")
@@ -152,10 +163,8 @@ def test_connections_opened_at_once_are_dealt_across_the_workers(
         held = _established_per_process(port, _workers(node.pid))
         assert sum(held.values()) >= 64  # and the health checks' connections, if still open
         assert len(held) == 2 and min(held.values()) >= 12, held  # even odds per connection: under 12 is ~1e-7
-    finally:
-        for connection in connections:
-            connection.close()
-        node.stop()
+    for connection in connections:
+        connection.close()
 
 
 def _get_health(port: int) -> bytes:
@@ -169,12 +178,7 @@ def test_a_killed_worker_is_replaced_on_its_socket_and_no_connection_is_lost(
 ) -> None:
     """Connections the kernel deals to the dead worker's socket wait in its queue (kept listening by the supervisor)
     until the replacement accepts them."""
-    node = _node(postgres_url, standin_url, tmp_path)
-    node.start()
-    port = urlsplit(node.url).port
-    assert port is not None
-    try:
-        _wait_listening(port, 2)
+    with _two_workers(postgres_url, standin_url, tmp_path) as (node, port):
         victim = _workers(node.pid)[-1]
         os.kill(victim, signal.SIGKILL)
         with ThreadPoolExecutor(max_workers=32) as pool:
@@ -183,8 +187,6 @@ def test_a_killed_worker_is_replaced_on_its_socket_and_no_connection_is_lost(
         _wait_listening(port, 2)
         workers = _workers(node.pid)
         assert len(workers) == 2 and victim not in workers
-    finally:
-        node.stop()
 
 
 def _wait_workers(pid: int, count: int) -> list[int]:
@@ -200,12 +202,7 @@ def _wait_workers(pid: int, count: int) -> list[int]:
 def test_sighup_replaces_every_worker_on_its_socket_while_requests_keep_being_answered(
     postgres_url: str, standin_url: str, tmp_path: Path
 ) -> None:
-    node = _node(postgres_url, standin_url, tmp_path)
-    node.start()
-    port = urlsplit(node.url).port
-    assert port is not None
-    try:
-        _wait_listening(port, 2)
+    with _two_workers(postgres_url, standin_url, tmp_path) as (node, port):
         old = set(_wait_workers(node.pid, 2))
         os.kill(node.pid, signal.SIGHUP)
         replies = []
@@ -216,19 +213,12 @@ def test_sighup_replaces_every_worker_on_its_socket_while_requests_keep_being_an
         _wait_listening(port, 2)
         replies += [_get_health(port) for _ in range(16)]
         assert replies and all(reply.startswith(b"HTTP/1.1 200") for reply in replies)
-    finally:
-        node.stop()
 
 
 def test_sigttin_and_sigttou_add_and_remove_a_worker_with_its_socket(
     postgres_url: str, standin_url: str, tmp_path: Path
 ) -> None:
-    node = _node(postgres_url, standin_url, tmp_path)
-    node.start()
-    port = urlsplit(node.url).port
-    assert port is not None
-    try:
-        _wait_listening(port, 2)
+    with _two_workers(postgres_url, standin_url, tmp_path) as (node, port):
         os.kill(node.pid, signal.SIGTTIN)
         _wait_workers(node.pid, 3)
         _wait_listening(port, 3)
@@ -239,8 +229,6 @@ def test_sigttin_and_sigttou_add_and_remove_a_worker_with_its_socket(
             assert time.monotonic() < deadline, _sockets_on(port)
             time.sleep(0.05)
         assert all(_get_health(port).startswith(b"HTTP/1.1 200") for _ in range(32))  # none dealt to a dead socket
-    finally:
-        node.stop()
 
 
 def test_a_port_in_use_stops_the_workers_in_one_line(postgres_url: str, standin_url: str, tmp_path: Path) -> None:
