@@ -81,8 +81,8 @@ def scaled_ratios(by_key: dict[tuple[str, str, int], Cell]) -> dict[str, dict[st
         one = by_key.get((scaled["base"], mode, connections)) if scaled else None
         if scaled and one is not None and one.rps:
             found[SCALED_RATIO[scaled["kind"]]][f"{mode} c={connections}"] = round(cell.rps / one.rps, 3)
-            bound = workers_bound(one, int(scaled["count"]), os.cpu_count() or 1)
-            if scaled["kind"] == "w" and bound is not None:
+            bound = workers_bound(one, int(scaled["count"]), os.cpu_count() or 1) if scaled["kind"] == "w" else None
+            if bound is not None:
                 found["workers_bound"][f"{mode} c={connections}"] = round(bound, 3)
     return {name: ratios for name, ratios in found.items() if ratios}
 

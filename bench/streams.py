@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from app.http_server import SOMAXCONN
 from bench.accounting import verify
-from bench.cpu import children_seconds, tree_seconds
+from bench.cpu import read_split
 from bench.services import PostgresDatabase
 from bench.stream_load import raise_fd_limit
 from bench.targets import RssSampler, Target, price_node, start_node, start_passthrough, start_upstream, stop_targets
@@ -48,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 LISTEN_BACKLOG = 16384
-BACKLOG_SETTINGS = (Path("/proc/sys/net/core/somaxconn"), Path("/proc/sys/net/ipv4/tcp_max_syn_backlog"))
+BACKLOG_SETTINGS = (SOMAXCONN, Path("/proc/sys/net/ipv4/tcp_max_syn_backlog"))
 
 
 @contextlib.contextmanager
@@ -91,17 +92,16 @@ def run_streams(
     command = [sys.executable, "-m", "bench.stream_load", "--url", target.chat_url, "--body", body.decode(),
                "--key", target.api_key, "--streams", str(streams), "--ramp-s", str(ramp_s),
                "--out", str(out)]  # fmt: skip
-    pids = {"target": target.service.process.pid, "upstream": upstream.service.process.pid}
-    before = {name: tree_seconds(pid) for name, pid in pids.items()}
-    client_before = children_seconds()
+    pids = [target.service.process.pid]
+    before = read_split(pids, upstream.service.process.pid)
     with RssSampler([target], interval_s=0.25) as sampler:
         subprocess.run(command, check=True, timeout=1800)
     result: dict[str, Any] = orjson.loads(out.read_bytes())
-    used = {name: tree_seconds(pid) - before[name] for name, pid in pids.items()}
-    used["client"] = children_seconds() - client_before
+    used = read_split(pids, upstream.service.process.pid) - before
     result["peak_rss_mb"] = round(sampler.max_mb[target.name], 1)
-    result["cpu_s_per_1k_chunks"] = round(1000 * used["target"] / max(1, result["events"]), 3)
-    result["busy_pct"] = {name: round(100 * seconds / result["wall_s"]) for name, seconds in used.items()}
+    result["cpu_s_per_1k_chunks"] = round(1000 * used.target / max(1, result["events"]), 3)
+    busy = {"target": used.target, "upstream": used.upstream, "client": used.load}
+    result["busy_pct"] = {name: round(100 * seconds / result["wall_s"]) for name, seconds in busy.items()}
     result["chunks_per_s"] = round(result["events"] / result["wall_s"])
     return result
 

@@ -141,9 +141,10 @@ def _sockets_on(port: int) -> list[tuple[str, str]]:
 
 
 def _wait_listening(port: int, sockets: int) -> None:
-    """/health answers once the first worker serves; the others listen a moment later."""
+    """Until exactly `sockets` sockets listen on `port`: /health answers once the first worker serves, the others
+    listen a moment later; a removed worker's socket stops listening once the supervisor closes it."""
     deadline = time.monotonic() + 60
-    while sum(state == LISTEN for state, _ in _sockets_on(port)) < sockets:
+    while sum(state == LISTEN for state, _ in _sockets_on(port)) != sockets:
         assert time.monotonic() < deadline, _sockets_on(port)
         time.sleep(0.05)
 
@@ -224,30 +225,28 @@ def test_sigttin_and_sigttou_add_and_remove_a_worker_with_its_socket(
         _wait_listening(port, 3)
         os.kill(node.pid, signal.SIGTTOU)
         _wait_workers(node.pid, 2)
-        deadline = time.monotonic() + 30
-        while sum(state == LISTEN for state, _ in _sockets_on(port)) != 2:  # the removed worker's socket closed
-            assert time.monotonic() < deadline, _sockets_on(port)
-            time.sleep(0.05)
+        _wait_listening(port, 2)  # the removed worker's socket closed
         assert all(_get_health(port).startswith(b"HTTP/1.1 200") for _ in range(32))  # none dealt to a dead socket
+
+
+def _wait_refused(node: NodeProcess) -> None:
+    """Spawn the node and wait for it to exit, as a node that refuses to serve does."""
+    node.spawn()
+    deadline = time.monotonic() + 60
+    while node.running:
+        assert time.monotonic() < deadline, "the node served"
+        time.sleep(0.1)
 
 
 def test_a_port_in_use_stops_the_workers_in_one_line(postgres_url: str, standin_url: str, tmp_path: Path) -> None:
     node = _node(postgres_url, standin_url, tmp_path)
     with socket.create_server(("127.0.0.1", node.port)):  # another program holds the port (no SO_REUSEPORT)
-        node.spawn()
-        deadline = time.monotonic() + 60
-        while node.running:
-            assert time.monotonic() < deadline, "the node served on a port in use"
-            time.sleep(0.1)
+        _wait_refused(node)
     assert "server.bind_failed" in node.log_tail() and "Address already in use" in node.log_tail()
     assert "Traceback" not in node.log_tail()
 
 
 def test_several_workers_on_sqlite_are_refused_in_one_line(sqlite_url: str, standin_url: str, tmp_path: Path) -> None:
     node = _node(sqlite_url, standin_url, tmp_path)
-    node.spawn()
-    deadline = time.monotonic() + 60
-    while node.running:
-        assert time.monotonic() < deadline, "the node served"
-        time.sleep(0.1)
+    _wait_refused(node)
     assert "WORKERS>1 needs PostgreSQL" in node.log_tail()
