@@ -48,8 +48,16 @@ def _children(pid: int) -> list[int]:
 
 
 def _workers(pid: int) -> list[int]:
-    """The worker processes among `pid`'s children (not multiprocessing's resource tracker)."""
-    return [child for child in _children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+    """The worker processes among `pid`'s children (not multiprocessing's resource tracker); a child that exits
+    while it is looked at (a worker being replaced) is left out."""
+    found = []
+    for child in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
 
 
 async def _fire(url: str, key: str) -> list[int]:
