@@ -9,12 +9,16 @@ SO_REUSEPORT, and the kernel deals each new connection to one of them by a hash 
 The supervision is uvicorn's (health checks, a dead worker replaced, SIGINT/SIGTERM/SIGHUP/SIGTTIN/SIGTTOU); what
 differs is the socket each worker gets. A worker that dies is replaced on the same socket, which the supervisor keeps
 open and listening meanwhile, so connections the kernel dealt to it wait for the replacement instead of being lost.
+A retiring worker (SIGHUP, SIGTTOU) answers the requests of every connection it accepted before it stopped accepting.
 """
 
+import asyncio
 import logging
 import socket
+import time
 
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("uvicorn.error")
@@ -35,6 +39,34 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+REQUEST_GRACE_S = 1.0
+
+
+class DrainingServer(Server):
+    """uvicorn's server, except at shutdown: uvicorn closes at once every connection that has no request in progress,
+    and one it had just accepted, whose request is still in the socket's buffer, goes with them (the client reads a
+    reset). Here accepting stops first, and such connections get `REQUEST_GRACE_S` for their request to arrive; once
+    it has, uvicorn's shutdown lets it finish and closes the connection after its response."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        deadline = time.monotonic() + REQUEST_GRACE_S
+        while any(getattr(c, "cycle", None) is None for c in self.server_state.connections):
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.01)
+        await super().shutdown(sockets)
+
+
+class DrainingWorker(Process):
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
 class BalancedWorkers(Multiprocess):
     """uvicorn's supervisor with one listening socket per worker: `sockets[i]` is worker i's."""
 
@@ -45,7 +77,7 @@ class BalancedWorkers(Multiprocess):
         super().__init__(config, sockets)
 
     def _spawn(self, slot: int) -> Process:
-        process = Process(self.config, [self.sockets[slot]])
+        process = DrainingWorker(self.config, [self.sockets[slot]])
         process.start()
         return process
 
