@@ -3,6 +3,7 @@ pytest_plugins = [
     "tests.fixtures.standin",
     "tests.fixtures.node",
     "tests.fixtures.mint",
+    "tests.fixtures.gate",
     "tests.fixtures.relay",
     "tests.fixtures.sdk",
     "tests.fixtures.lnurl",

@@ -220,7 +220,9 @@ class LightningRefunds:
                 raise BadRequest("no balance to refund", code="no_balance")
             return await self._melt(op_id, decided)
 
-        return await self._ownership.new_operation(begin, send, tries=PLAN_TRIES, busy=wallet_busy)
+        return await self._refunds.retried_for_change(
+            lambda: self._ownership.new_operation(begin, send, tries=PLAN_TRIES, busy=wallet_busy)
+        )
 
     async def _melt(self, op_id: str, decided: RefundPlan) -> LightningRefund:
         plan = MeltPlan.from_json(decided.plan_json)

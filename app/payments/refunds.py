@@ -1,11 +1,14 @@
 """Ecash out: a key's whole available balance (in whole sats) as a fresh token, made by swapping proofs the node
 holds. The key is debited and the proofs promised in one transaction, with the swap plan, before the mint is asked
 (one refund per key at a time; proofs chosen by one refund only); a swap that will never happen gives everything
-back, one whose outcome is open stays open until the mint's word settles it (app.payments.settlement)."""
+back, one whose outcome is open stays open until the mint's word settles it (app.payments.settlement). A refund the
+held proofs cannot cover while other operations' proofs are out at the mint waits for their change."""
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from app.cashu.client import MintClient
 from app.cashu.errors import (
@@ -27,13 +30,16 @@ from app.payments.plans import load_plan, plan_json, to_proof
 from app.payments.recovery import UNIT, Recovery
 from app.payments.settlement import Outcome, send_swap
 from app.treasury.errors import RefundInProgress
-from app.treasury.records import OPEN_STATES, HeldProof, Operation, OpState, RefundPlan
+from app.treasury.records import OPEN_STATES, HeldProof, Operation, OpKind, OpState, RefundPlan
 from app.treasury.service import Treasury
 
 log = logging.getLogger(__name__)
 
 WAIT_FOR_PEER_S = 20.0
 PLAN_TRIES = 3  # a refund planned again when a concurrent one took some of its proofs
+SPEND_HELD_PROOFS = (OpKind.REFUND, OpKind.WITHDRAWAL)
+
+T = TypeVar("T")
 
 
 class WalletShort(NodeError):
@@ -92,11 +98,35 @@ class Refunds:
         the key still in progress (here or in another process) is RefundInProgress; requests still running on the
         key are RequestsInFlight, unless `while_in_flight` (what they hold stays on the key)."""
         await self.settle_open_refunds(key_id)
-        for client in await self.mints_by_holdings():
-            paid = await self._refund_from(client, key_id, refetch, while_in_flight)
-            if paid is not None:
-                return paid
-        raise WalletShort()
+
+        async def from_any_mint() -> Refund:
+            for client in await self.mints_by_holdings():
+                paid = await self._refund_from(client, key_id, refetch, while_in_flight)
+                if paid is not None:
+                    return paid
+            raise WalletShort()
+
+        return await self.retried_for_change(from_any_mint)
+
+    async def retried_for_change(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()`, tried again while it finds the wallet short only because proofs of other refunds and
+        withdrawals are out at the mint (their change comes back with the mint's answer), for `WAIT_FOR_PEER_S`."""
+        deadline = time.monotonic() + WAIT_FOR_PEER_S
+        while True:
+            try:
+                return await attempt()
+            except WalletShort:
+                if not await self._waited_for_change(deadline):
+                    raise
+
+    async def _waited_for_change(self, deadline: float) -> bool:
+        """Whether operations spending held proofs were in flight and have been waited for (settled, or `deadline`
+        passed). One tried before without an answer is left to recovery's backoff: its change is not coming soon."""
+        out = [op for op in await self._treasury.open_operations()
+               if op.kind in SPEND_HELD_PROOFS and op.state is OpState.PLANNED and op.attempts == 0]  # fmt: skip
+        for op in out:
+            await self._recovery.settled(op.id, max(deadline - time.monotonic(), 0.0))
+        return bool(out) and time.monotonic() < deadline
 
     async def settle_open_refunds(self, key_id: int) -> None:
         """An earlier refund cut short is settled before a new one (waiting for its owner, if it has one)."""

@@ -14,19 +14,13 @@ import pytest
 
 from app.cashu.messages import ProofState
 from app.cashu.tokens import decode_token
-from tests.fixtures.gate import Gate, Mode, addressed_to, running_gate, token_states
+from tests.fixtures.gate import Gate, Mode, addressed_to, token_states
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node_process import NodeProcess, NodeProcessFactory, books, node_processes, wait_settled
 
 MINT_ANSWERED_OK = b"HTTP/1.1 200"
 # the killed process's leases on its operations (MINT_TIMEOUT_S + 5) run out before the restarted one may recover them
 OWNER_LEASE_EXPIRY_S = 60.0
-
-
-@pytest.fixture
-def gate(mint: RunningMint) -> Iterator[Gate]:
-    with running_gate(mint.url) as started:
-        yield started
 
 
 @pytest.fixture

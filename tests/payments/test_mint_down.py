@@ -3,24 +3,16 @@ credits twice: 503 `cashu_mint_unreachable` while it is down, the same token cre
 swap whose answer was lost is settled at once from the mint's own word (NUT-07/09)."""
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from app.cashu.messages import ProofState
 from app.cashu.tokens import decode_token
-from tests.fixtures.gate import Gate, Mode, addressed_to, running_gate, token_states
+from tests.fixtures.gate import Gate, Mode, addressed_to, token_states
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
 from tests.fixtures.node_process import books, wait_settled
-
-
-@pytest.fixture
-def gate(mint: RunningMint) -> Iterator[Gate]:
-    with running_gate(mint.url) as started:
-        yield started
 
 
 def token_via(gate: Gate, mint: RunningMint, amount_sat: int) -> str:

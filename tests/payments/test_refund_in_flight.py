@@ -1,16 +1,19 @@
 """A refund asked while a request on the key runs is refused (it would strand what the request holds), then paid in
-full once the request ends. The in-flight state is the key's open reservations, in the database."""
+full once the request ends. The in-flight state is the key's open reservations, in the database. A refund that finds
+the node's proofs out at the mint for another refund waits for their change."""
 
 import asyncio
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from app.cashu.tokens import decode_token
+from tests.fixtures.gate import Gate, Mode, addressed_to
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
-from tests.payments.helpers import auth, books, create, error_code, info
+from tests.payments.helpers import auth, books, create, error_code, info, refund
 
 SLOW_CHAT = {
     "model": "standin-small",
@@ -68,4 +71,29 @@ def test_an_x_cashu_tokens_change_is_425_while_its_request_runs(node_factory: No
     assert error_code(refused) == "requests_in_flight" and int(refused.headers["retry-after"]) > 0
     change = decode_token(served.headers["x-cashu"]).amount  # the change the request itself sent back
     assert change == (10_000 - COST_MSAT) // 1000
+    assert books(node).reconciles
+
+
+def test_a_refund_waits_for_the_change_of_another_keys_refund_still_at_the_mint(
+    node_factory: NodeFactory, mint: RunningMint, gate: Gate
+) -> None:
+    """The node holds 32+1 sat for one key and 16+8+4+2+1 for another. The first key's refund swaps 32+16 (its 33 and
+    15 change); until the mint answers, the 16 sat left cannot pay the second key's 31. The node has the money: the
+    second refund waits for the change instead of answering 503."""
+    node = node_factory(cashu_mints=[gate.url])
+    first = create(node, addressed_to(asyncio.run(mint.make_token(33)), gate.url)).json()["api_key"]
+    second = create(node, addressed_to(asyncio.run(mint.make_token(31)), gate.url)).json()["api_key"]
+    gate.set(Mode.HOLD)
+
+    with ThreadPoolExecutor(2) as pool:
+        first_refund = pool.submit(refund, node, first)
+        gate.wait_held(1)
+        second_refund = pool.submit(refund, node, second)
+        time.sleep(1)
+        assert not second_refund.done(), second_refund.result().text
+        gate.release(forward=True)
+        paid = [first_refund.result(), second_refund.result()]
+
+    assert [r.status_code for r in paid] == [200, 200], paid[1].text
+    assert [decode_token(r.json()["token"]).amount for r in paid] == [33, 31]
     assert books(node).reconciles

@@ -2,12 +2,10 @@
 
 import asyncio
 import hashlib
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
-from tests.fixtures.gate import Gate, Mode, addressed_to, running_gate
+from tests.fixtures.gate import Gate, Mode, addressed_to
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory
 from tests.payments.helpers import auth, books, create, info
@@ -18,12 +16,6 @@ COST_MSAT = 5 * 1 + 8 * 2
 
 def derived_key(token: str) -> str:
     return "sk-" + hashlib.sha256(token.encode()).hexdigest()
-
-
-@pytest.fixture
-def gate(mint: RunningMint) -> Iterator[Gate]:
-    with running_gate(mint.url) as started:
-        yield started
 
 
 def test_create_answers_the_key_clients_derive_and_a_retry_the_same(

@@ -11,7 +11,7 @@ from tests.scaleout.conftest import PG_2, PG_4, SQLITE_2, on
 from tests.scaleout.wallets import UserWallets
 
 KEYS_SAT = (40, 24, 17)
-WAIT_AND_ASK_AGAIN = {"no_balance", "refund_in_progress", "cashu_mint_unreachable", "wallet_insufficient_funds"}
+WAIT_AND_ASK_AGAIN = {"no_balance", "refund_in_progress", "cashu_mint_unreachable"}
 ROUNDS = 2
 
 pytestmark = pytest.mark.slow

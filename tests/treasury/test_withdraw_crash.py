@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from app.cashu.tokens import decode_token
 from app.db.database import open_database
 from app.payments.deposits import Purpose
 from app.treasury.verify import verify_with_mints
-from tests.fixtures.gate import Gate, Mode, addressed_to, running_gate, token_states
+from tests.fixtures.gate import Gate, Mode, addressed_to, token_states
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node_process import ROOT, books, operator_command
 from tests.treasury.stacks import stack
@@ -30,12 +29,6 @@ from tests.treasury.test_withdraw_bolt11 import invoice_of
 
 MINT_TIMEOUT_S = "3"  # the killed command's lease on its withdrawal (MINT_TIMEOUT_S + 5) runs out soon
 SETTLED_WITHIN_S = 60.0
-
-
-@pytest.fixture
-def gate(mint: RunningMint) -> Iterator[Gate]:
-    with running_gate(mint.url) as started:
-        yield started
 
 
 async def earn(database_url: str, gate: Gate, mint: RunningMint) -> None:
