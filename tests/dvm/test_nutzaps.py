@@ -158,8 +158,8 @@ def test_payment_required_then_a_nutzap_runs_the_job_once_and_keeps_the_rest(
     async def unpaid_then_nutzapped(customer: Customer) -> tuple[Answer, Answer, tuple[Proof, ...], str]:
         unpaid = await customer.submit(job_tags("hello, nutzapped node", MODEL, keys.pubkey))
         proofs = await locked_proofs(mint_fee, await listed_p2pk_key(customer, keys.pubkey), [1, 2, 2])
-        zap_id = await nutzap(customer, proofs, mint_fee.url, keys.pubkey, _job_id(unpaid))
-        return unpaid, await result_of(customer, _job_id(unpaid)), proofs, zap_id
+        zap_id = await nutzap(customer, proofs, mint_fee.url, keys.pubkey, answered_job_id(unpaid))
+        return unpaid, await result_of(customer, answered_job_id(unpaid)), proofs, zap_id
 
     unpaid, paid, proofs, zap_id = with_customer(relay.url, unpaid_then_nutzapped)
 
@@ -192,7 +192,7 @@ def redeemed_amount(relay: TestRelay, keys: NodeKeys, zap_id: str) -> str:
     return str(next(tag[1] for tag in history if tag[0] == "amount"))
 
 
-def _job_id(answer: Answer) -> str:
+def answered_job_id(answer: Answer) -> str:
     return str(next(tag[1] for tag in answer.feedback[0]["tags"] if tag[0] == "e"))
 
 
@@ -211,10 +211,10 @@ def test_two_nutzaps_for_one_job_and_one_delivered_twice_run_it_once(
         await mint.fund_cli(8)
         sent = decode_token(extract_token(mint.cli("send", "--lock", f"P2PK:{p2pk}", "--dleq", "3"))).proofs
         await asyncio.gather(  # two payments for one job, at once
-            nutzap(customer, ours, mint.url, keys.pubkey, _job_id(unpaid)),
-            nutzap(customer, sent, mint.url, keys.pubkey, _job_id(unpaid)),
+            nutzap(customer, ours, mint.url, keys.pubkey, answered_job_id(unpaid)),
+            nutzap(customer, sent, mint.url, keys.pubkey, answered_job_id(unpaid)),
         )
-        paid = await result_of(customer, _job_id(unpaid))
+        paid = await result_of(customer, answered_job_id(unpaid))
         await asyncio.to_thread(deposited_msat, node, 8000)
         later = await customer.submit(job_tags("again, from what is left", MODEL, keys.pubkey))
         return paid, later, [*ours, *sent]
@@ -239,7 +239,7 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
     node = nutzap_node(node_factory, keys, mint, [relay])  # mint_fee is not trusted here
 
     async def refused(customer: Customer) -> tuple[str, str, list[Proof], list[Proof]]:
-        job_id = _job_id(await customer.submit(job_tags("hi", MODEL, keys.pubkey)))
+        job_id = answered_job_id(await customer.submit(job_tags("hi", MODEL, keys.pubkey)))
         p2pk = await listed_p2pk_key(customer, keys.pubkey)
         to_nostr_key = await locked_proofs(mint, "02" + keys.pubkey, [8])  # the node's Nostr key is not the P2PK one
         sig_all = await locked_proofs(mint, p2pk, [8], sigflag="SIG_ALL")
@@ -255,7 +255,7 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
         thief = Customer(relay.url)
         await thief.connect()
         try:  # the same (public) proofs in another author's nutzap, for its own job: already spent, nothing
-            thief_job = _job_id(await thief.submit(job_tags("hi", MODEL, keys.pubkey)))
+            thief_job = answered_job_id(await thief.submit(job_tags("hi", MODEL, keys.pubkey)))
             await nutzap(thief, tipped, mint.url, keys.pubkey, thief_job)
         finally:
             await thief.close()
@@ -286,10 +286,10 @@ def test_two_node_processes_on_one_database_credit_a_nutzap_once_and_run_its_job
     async def paid(customer: Customer) -> tuple[Answer, tuple[Proof, ...], str]:
         unpaid = await customer.submit(job_tags("hi", MODEL, keys.pubkey))
         proofs = await locked_proofs(mint, await listed_p2pk_key(customer, keys.pubkey), [4, 2, 1])
-        zap_id = await nutzap(customer, proofs, mint.url, keys.pubkey, _job_id(unpaid))
-        await result_of(customer, _job_id(unpaid))
+        zap_id = await nutzap(customer, proofs, mint.url, keys.pubkey, answered_job_id(unpaid))
+        await result_of(customer, answered_job_id(unpaid))
         await asyncio.sleep(1)  # the other process's late run (if it ran twice) would be on the relay by now
-        return await customer.answers(_job_id(unpaid)), proofs, zap_id
+        return await customer.answers(answered_job_id(unpaid)), proofs, zap_id
 
     answer, proofs, zap_id = with_customer(relay.url, paid)
 
@@ -335,12 +335,12 @@ def test_a_nutzap_that_arrives_while_its_mint_is_down_is_redeemed_when_it_is_bac
         proofs = await locked_proofs(mint_fee, await listed_p2pk_key(customer, keys.pubkey), [4, 2, 1])
         mint_fee.stop()
         try:
-            await nutzap(customer, proofs, mint_fee.url, keys.pubkey, _job_id(unpaid))
+            await nutzap(customer, proofs, mint_fee.url, keys.pubkey, answered_job_id(unpaid))
             await asyncio.sleep(1.5)
-            assert (await customer.answers(_job_id(unpaid))).results == []
+            assert (await customer.answers(answered_job_id(unpaid))).results == []
         finally:
             await asyncio.to_thread(mint_fee.start)
-        return await result_of(customer, _job_id(unpaid), timeout_s=30), proofs
+        return await result_of(customer, answered_job_id(unpaid), timeout_s=30), proofs
 
     answer, proofs = with_customer(relay.url, paid_while_down)
 
