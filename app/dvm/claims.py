@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from app.db.database import Database
 from app.db.leases import take
+from app.errors import BadRequest
 from app.ledger.dvm_jobs import DvmJobs
 from app.nostr.nip98 import MAX_AGE_S, InvalidHttpAuth, verify_http_auth
 from app.payments.refunds import Refund, Refunds
@@ -31,7 +32,9 @@ class BalanceClaims:
         auth = verify_http_auth(authorization, urls, method, now)
         if not await self._first_use(auth.id, now):
             raise InvalidHttpAuth("this authorization event was used before: sign a new one")
-        account = await self._jobs.customer(auth.pubkey)
+        account = await self._jobs.find_customer(auth.pubkey)
+        if account is None:
+            raise BadRequest("no balance to refund", code="no_balance")
         return await self._refunds.refund(account.id)
 
     async def _first_use(self, auth_id: str, now: float) -> bool:

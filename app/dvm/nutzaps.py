@@ -154,9 +154,9 @@ class Nutzaps:
 
     async def _credited(self, nutzap: Nutzap) -> int | None:
         """What this delivery credited (0: an earlier one did), or None when the proofs credit nobody here."""
-        account = await self._jobs.customer(nutzap.customer)
+        opener = self._jobs.opener(nutzap.customer)
         try:
-            deposit = await self._deposits.deposit(nutzap.token(), Purpose.TOPUP, key_id=account.id, unlock=self._key)
+            deposit = await self._deposits.deposit(nutzap.token(), Purpose.TOPUP, open_key=opener, unlock=self._key)
         except TokenAlreadySpent as exc:
             seen_before = "credited_msat" in exc.extra  # credited to this author already: a second delivery
             log.info("dvm.nutzap_spent event=%s credited_before=%s", nutzap.event.id, seen_before)
@@ -167,7 +167,7 @@ class Nutzaps:
         except NodeError as exc:  # not locked to us, an untrusted mint, invalid proofs
             log.info("dvm.nutzap_refused event=%s reason=%s", nutzap.event.id, exc.message)
             return None
-        log.info("dvm.nutzap_credited event=%s key_id=%s amount_msat=%d", nutzap.event.id, account.id,
+        log.info("dvm.nutzap_credited event=%s key_id=%s amount_msat=%d", nutzap.event.id, deposit.account.id,
                  deposit.credited_msat)  # fmt: skip
         return deposit.credited_msat
 

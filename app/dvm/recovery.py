@@ -66,9 +66,9 @@ class JobRecovery:
     async def _refund(self, job: UnfinishedJob) -> bool:
         """False (try again later) while the customer's money is still held or being settled."""
         await self._release(request_id_for(job.event_id))  # its owner is dead: nothing will settle it
-        account = await self._jobs.customer(job.pubkey)
+        account = await self._jobs.find_customer(job.pubkey)
         try:
-            token: str | None = (await self._refunds.refund(account.id, refetch=False)).token
+            token = None if account is None else (await self._refunds.refund(account.id, refetch=False)).token
         except BadRequest:  # nothing to refund: the job was never paid
             token = None
         except NodeError as exc:

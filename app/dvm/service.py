@@ -66,12 +66,12 @@ class DvmService:
         """One admitted job event: run once ever (duplicates are dropped), answered whatever happens."""
         self.running.add(event.id)  # before it is taken: recovery must never see it as abandoned
         sealing = sealing_of(event)
-        account = await self._jobs.take(event.id, event.pubkey, encrypted=sealing is not None, sealing=sealing)
-        if account is None:
+        taken = await self._jobs.take(event.id, event.pubkey, encrypted=sealing is not None, sealing=sealing)
+        if taken is None:
             self.running.discard(event.id)
             return
         try:
-            await self._run(event, account)
+            await self._run(event, taken.account)
         except Exception:  # left unfinished on purpose: recovery answers it (refund, or its stored answer)
             log.exception("dvm.job_failed job=%s", event.id)
         finally:
@@ -93,7 +93,8 @@ class DvmService:
         return await self._run_from_balance(job, max_cost)
 
     async def _run_from_balance(self, job: JobRequest, max_cost: int) -> bool:
-        if (await self._jobs.customer(job.customer)).available_msat < max_cost:
+        account = await self._jobs.find_customer(job.customer)
+        if account is None or account.available_msat < max_cost:
             return False
         self.running.add(job.id)
         try:
@@ -104,7 +105,7 @@ class DvmService:
         finally:
             self.running.discard(job.id)
 
-    async def _run(self, event: Event, account: Account) -> None:
+    async def _run(self, event: Event, account: Account | None) -> None:
         try:
             job = await self._read(event)
             max_cost = self._proxy.max_cost_msat(Endpoint.CHAT, job.chat_body())
@@ -152,16 +153,16 @@ class DvmService:
             return text
         return seal(self._keys, job.customer, text, job.sealing)
 
-    async def _paid(self, job: JobRequest, account: Account, max_cost: int) -> Account:
+    async def _paid(self, job: JobRequest, account: Account | None, max_cost: int) -> Account:
         """The customer's account once it covers the job's maximum cost; its `cashu` token deposited first."""
         if job.cashu is None:
-            if account.available_msat < max_cost:
+            if account is None or account.available_msat < max_cost:
                 raise PaymentRequired(max_cost, f"this job may cost up to {max_cost} msat: attach a cashu token")
             return account
-        short = max(0, max_cost - account.available_msat)
+        short = max(0, max_cost - (account.available_msat if account else 0))
         try:
-            deposit = await self._payments.deposits.deposit(job.cashu, Purpose.TOPUP, key_id=account.id,
-                                                            minimum_msat=short)  # fmt: skip
+            deposit = await self._payments.deposits.deposit(job.cashu, Purpose.TOPUP, minimum_msat=short,
+                                                            open_key=self._jobs.opener(job.customer))  # fmt: skip
         except MinimumBalanceRequired as exc:
             message = f"the token is worth less than this job may cost ({max_cost} msat)"
             raise PaymentRequired(max_cost, message) from exc

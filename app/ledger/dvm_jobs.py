@@ -6,7 +6,7 @@ author before it ran: never taken or run afterwards)."""
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,11 @@ CANCELLABLE = ("payment_required",)  # besides a job not taken yet; a taken job 
 
 
 @dataclass(frozen=True, slots=True)
+class Taken:
+    account: Account | None  # the customer's; None until money first arrives for them
+
+
+@dataclass(frozen=True, slots=True)
 class UnfinishedJob:
     event_id: str
     pubkey: str
@@ -62,15 +67,15 @@ class DvmJobs:
 
     async def take(
         self, event_id: str, pubkey: str, *, encrypted: bool = False, sealing: str | None = None
-    ) -> Account | None:
-        """Claim a job event and return its customer's account (opened on first use), in one transaction; None when
-        the job was taken before (by this process or another)."""
+    ) -> Taken | None:
+        """Claim a job event and find its customer's account, in one transaction; None when the job was taken before
+        (by this process or another). No account is opened here: anyone can sign jobs with fresh keys."""
         now = int(self._clock())
         values = {"event_id": event_id, "pubkey": pubkey, "state": "taken", "owner": self.owner,
                   "encrypted": encrypted, "sealing": sealing, "created_at": now, "updated_at": now}  # fmt: skip
 
-        def work(conn: Connection) -> Account | None:
-            return _open_account(conn, pubkey, now) if _claim(conn, values) else None
+        def work(conn: Connection) -> Taken | None:
+            return Taken(find_by_hash(customer_key_hash(pubkey))(conn)) if _claim(conn, values) else None
 
         return await self._db.run(work)
 
@@ -159,9 +164,22 @@ class DvmJobs:
         return await self._db.run(work)
 
     async def customer(self, pubkey: str) -> Account:
-        """The customer's account, opened empty on first use (money arrives through deposits)."""
+        """The customer's account, opened empty on first use: only when money arrives (a deposit about to be sent)."""
         now = int(self._clock())
         return await self._db.run(lambda conn: _open_account(conn, pubkey, now))
+
+    def opener(self, pubkey: str) -> Callable[[], Awaitable[int]]:
+        """Opens the customer's account when called, for a deposit that opens it only once its token passed the
+        node's checks (app.payments.deposits `open_key`)."""
+
+        async def opened() -> int:
+            return (await self.customer(pubkey)).id
+
+        return opened
+
+    async def find_customer(self, pubkey: str) -> Account | None:
+        """The customer's account, if money ever arrived for them."""
+        return await self._db.run(find_by_hash(customer_key_hash(pubkey)))
 
 
 def _claim(conn: Connection, values: dict[str, Any]) -> bool:

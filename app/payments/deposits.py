@@ -8,6 +8,7 @@ second swap or a second credit."""
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,6 +40,8 @@ from app.treasury.service import Treasury
 log = logging.getLogger(__name__)
 
 WAIT_FOR_PEER_S = 20.0
+
+OpenKey = Callable[[], Awaitable[int]]  # finds or opens the account a top-up credits
 
 
 class Purpose(StrEnum):
@@ -100,11 +103,14 @@ class Deposits:
         purpose: Purpose,
         *,
         key_id: int | None = None,
+        open_key: OpenKey | None = None,
         minimum_msat: int = 0,
         unlock: P2pkKey | None = None,
     ) -> Deposit:
         """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched).
-        With `unlock`, the token's proofs are P2PK-locked to that key (NIP-61 nutzaps): only a trusted mint's."""
+        With `unlock`, the token's proofs are P2PK-locked to that key (NIP-61 nutzaps): only a trusted mint's.
+        With `open_key` instead of `key_id`, a top-up's account is found or opened only once the token has passed
+        every check made before the mint is asked: a stranger's worthless token opens no account."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         try:
@@ -112,9 +118,10 @@ class Deposits:
         except UntrustedMint:
             if self._foreign is None or unlock is not None:
                 raise
-            return await self._deposit_foreign(token_text, token, purpose, key_id, minimum_msat)
+            return await self._deposit_foreign(token_text, token, purpose, key_id, open_key, minimum_msat)
         plan = await plan_receive(client, token, unlock=unlock)
         _require_minimum(sat_to_msat(plan.output_amount), minimum_msat)
+        key_id = key_id if open_key is None else await open_key()
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
@@ -132,13 +139,20 @@ class Deposits:
         return await self._reuse(op, purpose, token_text, key_id, plan.inputs, unlock)
 
     async def _deposit_foreign(
-        self, token_text: str, token: Token, purpose: Purpose, key_id: int | None, minimum_msat: int
+        self,
+        token_text: str,
+        token: Token,
+        purpose: Purpose,
+        key_id: int | None,
+        open_key: OpenKey | None,
+        minimum_msat: int,
     ) -> Deposit:
         """A token of a mint the node does not trust, melted there into an invoice of the first trusted mint
         (app.payments.foreign): journaled and owned like any deposit, credited once with what arrived."""
         assert self._foreign is not None
         planned = await self._foreign.plan(token)
         _require_minimum(sat_to_msat(planned.plan.amount_sat), minimum_msat)
+        key_id = key_id if open_key is None else await open_key()
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):
             op = await self._treasury.begin(

@@ -96,10 +96,11 @@ def test_a_job_is_taken_once_and_a_customer_has_one_account(database_url: str) -
         try:
             jobs = DvmJobs(db)
             taken = await asyncio.gather(*(jobs.take("ab" * 32, CUSTOMER.pubkey) for _ in range(5)))
-            assert sum(account is not None for account in taken) == 1
+            assert [t.account for t in taken if t is not None] == [None]  # taken once; no account opened for a job
+            opened = await asyncio.gather(*(jobs.customer(CUSTOMER.pubkey) for _ in range(3)))
             others = await asyncio.gather(*(jobs.take(f"{i:064x}", CUSTOMER.pubkey) for i in range(3)))
-            accounts = [*others, await jobs.customer(CUSTOMER.pubkey)]
-            assert len({account.id for account in accounts if account is not None}) == 1
+            found = [t.account for t in others if t is not None]
+            assert len(found) == 3 and len({a.id for a in [*opened, *found] if a is not None}) == 1
         finally:
             await db.close()
 

@@ -59,8 +59,8 @@ def test_a_job_not_taken_yet_is_recorded_cancelled_and_never_taken(database_url:
 def test_a_cancel_by_someone_else_before_the_job_arrived_does_not_stop_it(database_url: str) -> None:
     async def work(jobs: DvmJobs, db: Database) -> list[object]:
         forged = await jobs.cancel(JOB, STRANGER)  # the stranger saw the id before the node took the job
-        account = await jobs.take(JOB, AUTHOR)
-        return [forged, account is not None, await state_of(db, JOB), await jobs.take(JOB, AUTHOR)]
+        taken = await jobs.take(JOB, AUTHOR)
+        return [forged, taken is not None, await state_of(db, JOB), await jobs.take(JOB, AUTHOR)]
 
     assert on_jobs(database_url, work) == ["untaken", True, "taken", None]
 

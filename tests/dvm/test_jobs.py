@@ -14,6 +14,7 @@ from app.nostr.keys import NodeKeys
 from tests.dvm.books import audited
 from tests.dvm.conftest import CustomerRun, DvmFactory
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value
+from tests.dvm.test_refund import customer_account
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import RunningNode
 from tests.fixtures.ports import free_port
@@ -89,6 +90,20 @@ def test_payment_required_then_a_resubmitted_job_with_a_token_runs_once(
     charged = int(tag_value(paid.results[0], "amount") or 0)
     report = audited(dvm)
     assert report.charged_msat == charged and report.deposited_msat == 5000
+
+
+def test_an_unpaid_job_of_a_stranger_leaves_no_account_behind(
+    dvm: RunningNode, as_customer: CustomerRun, node_keys: NodeKeys
+) -> None:
+    """Anyone can sign jobs with fresh keys: an account is opened when money arrives, not for every job."""
+    stranger: list[str] = []
+
+    async def unpaid(customer: Customer) -> Answer:
+        stranger.append(customer.pubkey)
+        return await customer.submit(job_tags("hi", MODEL, node_keys.pubkey))
+
+    assert as_customer(unpaid).statuses() == ["payment-required"]
+    assert customer_account(dvm, stranger[0]) is None
 
 
 def test_a_customer_with_a_balance_is_charged_from_it_without_a_payment(

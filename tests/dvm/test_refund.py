@@ -12,7 +12,9 @@ import pytest
 
 from app.cashu.tokens import decode_token
 from app.db.database import open_database
-from app.ledger.dvm_jobs import DvmJobs
+from app.ledger.accounts import find_by_hash
+from app.ledger.dvm_jobs import DvmJobs, customer_key_hash
+from app.ledger.records import Account
 from app.payments.deposits import Purpose
 from tests.dvm.books import audited
 from tests.fixtures.mint import RunningMint
@@ -118,3 +120,26 @@ def test_without_the_dvm_there_is_no_refund(node_factory: NodeFactory) -> None:
     missing = httpx.post(url, headers={"authorization": auth(nostr_sdk.Keys.generate(), url)}, timeout=30)
 
     assert missing.status_code == 404
+
+
+def test_a_key_with_no_account_is_told_so_and_leaves_no_account_behind(dvm: RunningNode) -> None:
+    """Anyone can sign NIP-98 with a fresh key: asking is not a reason to open an account for it."""
+    keys = nostr_sdk.Keys.generate()
+    url = refund_url(dvm)
+
+    refused = httpx.post(url, headers={"authorization": auth(keys, url)}, timeout=30)
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "no_balance"
+    assert customer_account(dvm, keys.public_key().to_hex()) is None
+
+
+def customer_account(node: RunningNode, pubkey: str) -> Account | None:
+    async def read() -> Account | None:
+        db = open_database(node.settings.database_url)
+        try:
+            return await db.run(find_by_hash(customer_key_hash(pubkey)))
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
