@@ -154,9 +154,9 @@ class Nutzaps:
 
     async def _credited(self, nutzap: Nutzap) -> int | None:
         """What this delivery credited (0: an earlier one did), or None when the proofs credit nobody here."""
-        opener = self._jobs.opener(nutzap.customer)
+        payee = self._jobs.payee(nutzap.customer)
         try:
-            deposit = await self._deposits.deposit(nutzap.token(), Purpose.TOPUP, open_key=opener, unlock=self._key)
+            deposit = await self._deposits.deposit(nutzap.token(), Purpose.TOPUP, payee=payee, unlock=self._key)
         except TokenAlreadySpent as exc:
             seen_before = "credited_msat" in exc.extra  # credited to this author already: a second delivery
             log.info("dvm.nutzap_spent event=%s credited_before=%s", nutzap.event.id, seen_before)

@@ -162,7 +162,7 @@ class DvmService:
         short = max(0, max_cost - (account.available_msat if account else 0))
         try:
             deposit = await self._payments.deposits.deposit(job.cashu, Purpose.TOPUP, minimum_msat=short,
-                                                            open_key=self._jobs.opener(job.customer))  # fmt: skip
+                                                            payee=self._jobs.payee(job.customer))  # fmt: skip
         except MinimumBalanceRequired as exc:
             message = f"the token is worth less than this job may cost ({max_cost} msat)"
             raise PaymentRequired(max_cost, message) from exc

@@ -6,7 +6,7 @@ author before it ran: never taken or run afterwards)."""
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,18 +168,26 @@ class DvmJobs:
         now = int(self._clock())
         return await self._db.run(lambda conn: _open_account(conn, pubkey, now))
 
-    def opener(self, pubkey: str) -> Callable[[], Awaitable[int]]:
-        """Opens the customer's account when called, for a deposit that opens it only once its token passed the
-        node's checks (app.payments.deposits `open_key`)."""
-
-        async def opened() -> int:
-            return (await self.customer(pubkey)).id
-
-        return opened
+    def payee(self, pubkey: str) -> "CustomerPayee":
+        """The customer as a deposit's payee (app.payments.deposits): the account opened only when money arrives."""
+        return CustomerPayee(self, pubkey)
 
     async def find_customer(self, pubkey: str) -> Account | None:
         """The customer's account, if money ever arrived for them."""
         return await self._db.run(find_by_hash(customer_key_hash(pubkey)))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPayee:
+    jobs: DvmJobs
+    pubkey: str
+
+    async def find(self) -> int | None:
+        account = await self.jobs.find_customer(self.pubkey)
+        return None if account is None else account.id
+
+    async def open(self) -> int:
+        return (await self.jobs.customer(self.pubkey)).id
 
 
 def _claim(conn: Connection, values: dict[str, Any]) -> bool:

@@ -8,9 +8,9 @@ second swap or a second credit."""
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from app.cashu.errors import (
     CashuError,
@@ -41,7 +41,13 @@ log = logging.getLogger(__name__)
 
 WAIT_FOR_PEER_S = 20.0
 
-OpenKey = Callable[[], Awaitable[int]]  # finds or opens the account a top-up credits
+
+class Payee(Protocol):
+    """The account a top-up credits, for callers that open it only when money arrives (a Nostr customer's)."""
+
+    async def find(self) -> int | None: ...
+
+    async def open(self) -> int: ...
 
 
 class Purpose(StrEnum):
@@ -103,14 +109,15 @@ class Deposits:
         purpose: Purpose,
         *,
         key_id: int | None = None,
-        open_key: OpenKey | None = None,
+        payee: Payee | None = None,
         minimum_msat: int = 0,
         unlock: P2pkKey | None = None,
     ) -> Deposit:
         """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched).
         With `unlock`, the token's proofs are P2PK-locked to that key (NIP-61 nutzaps): only a trusted mint's.
-        With `open_key` instead of `key_id`, a top-up's account is found or opened only once the token has passed
-        every check made before the mint is asked: a stranger's worthless token opens no account."""
+        With `payee` instead of `key_id`, a top-up's account is opened only once the token has passed every check
+        made before the mint is asked, and not for a token redeemed before: a stranger's worthless or replayed
+        token opens no account."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         try:
@@ -118,10 +125,10 @@ class Deposits:
         except UntrustedMint:
             if self._foreign is None or unlock is not None:
                 raise
-            return await self._deposit_foreign(token_text, token, purpose, key_id, open_key, minimum_msat)
+            return await self._deposit_foreign(token_text, token, purpose, key_id, payee, minimum_msat)
         plan = await plan_receive(client, token, unlock=unlock)
         _require_minimum(sat_to_msat(plan.output_amount), minimum_msat)
-        key_id = key_id if open_key is None else await open_key()
+        key_id = key_id if payee is None else await self._payee_key(payee, token_text)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):  # owned before it is journaled: no other process can send it
             op = await self._treasury.begin(
@@ -144,7 +151,7 @@ class Deposits:
         token: Token,
         purpose: Purpose,
         key_id: int | None,
-        open_key: OpenKey | None,
+        payee: Payee | None,
         minimum_msat: int,
     ) -> Deposit:
         """A token of a mint the node does not trust, melted there into an invoice of the first trusted mint
@@ -152,7 +159,7 @@ class Deposits:
         assert self._foreign is not None
         planned = await self._foreign.plan(token)
         _require_minimum(sat_to_msat(planned.plan.amount_sat), minimum_msat)
-        key_id = key_id if open_key is None else await open_key()
+        key_id = key_id if payee is None else await self._payee_key(payee, token_text)
         op_id = os.urandom(16).hex()
         async with self._ownership.own(op_id):
             op = await self._treasury.begin(
@@ -169,6 +176,14 @@ class Deposits:
                          deposit.credited_msat)  # fmt: skip
                 return deposit
         return await self._reuse(op, purpose, token_text, key_id, planned.inputs)
+
+    async def _payee_key(self, payee: Payee, token_text: str) -> int:
+        found = await payee.find()
+        if found is not None:
+            return found
+        if await self._treasury.by_token(token_hash(token_text)) is not None:  # someone else's, whatever its state
+            raise TokenAlreadySpent("this token has already been redeemed")
+        return await payee.open()
 
     async def _reuse(
         self,

@@ -41,6 +41,9 @@ class Treasury:
     async def get(self, op_id: str) -> Operation | None:
         return await self._db.run(journal.get_operation(op_id))
 
+    async def by_token(self, token_hash: str) -> Operation | None:
+        return await self._db.run(journal.operation_by_token(token_hash))
+
     async def open_operations(self) -> list[Operation]:
         return await self._db.run(journal.open_operations())
 

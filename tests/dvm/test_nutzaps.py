@@ -23,6 +23,7 @@ from app.dvm.nutzaps import nutzap_key
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value, with_customer
 from tests.dvm.test_cli import dvm_request
+from tests.dvm.test_refund import customer_account
 from tests.dvm.test_jobs import MODEL
 from tests.fixtures.mint import RunningMint, extract_token
 from tests.fixtures.node import NodeFactory, RunningNode
@@ -238,7 +239,7 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
     keys, relay = NodeKeys.generate(), nostr_relays[0]
     node = nutzap_node(node_factory, keys, mint, [relay])  # mint_fee is not trusted here
 
-    async def refused(customer: Customer) -> tuple[str, str, list[Proof], list[Proof]]:
+    async def refused(customer: Customer) -> tuple[str, str, str, list[Proof], list[Proof]]:
         job_id = answered_job_id(await customer.submit(job_tags("hi", MODEL, keys.pubkey)))
         p2pk = await listed_p2pk_key(customer, keys.pubkey)
         to_nostr_key = await locked_proofs(mint, "02" + keys.pubkey, [8])  # the node's Nostr key is not the P2PK one
@@ -260,9 +261,9 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
         finally:
             await thief.close()
         await asyncio.sleep(2)  # time enough for the node to look at every nutzap
-        return job_id, thief_job, [*to_nostr_key, *sig_all], list(untrusted)
+        return job_id, thief_job, thief.pubkey, [*to_nostr_key, *sig_all], list(untrusted)
 
-    job_id, thief_job, at_mint, at_untrusted = with_customer(relay.url, refused)
+    job_id, thief_job, thief, at_mint, at_untrusted = with_customer(relay.url, refused)
 
     async def answers(customer: Customer) -> list[Answer]:
         return [await customer.answers(job) for job in (job_id, thief_job)]
@@ -273,6 +274,7 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
     assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (2000, 0, 2000)
     assert asyncio.run(states(mint, at_mint)) == {"UNSPENT"}  # never swapped: the node refused them first
     assert asyncio.run(states(mint_fee, at_untrusted)) == {"UNSPENT"}
+    assert customer_account(node, thief) is None  # replaying public proofs opens no account
     assert_books_and_mints(node)
 
 
