@@ -23,8 +23,8 @@ from app.dvm.nutzaps import nutzap_key
 from app.nostr.keys import NodeKeys
 from tests.dvm.customer import Answer, Customer, job_tags, tag_value, with_customer
 from tests.dvm.test_cli import dvm_request
-from tests.dvm.test_refund import customer_account
 from tests.dvm.test_jobs import MODEL
+from tests.dvm.test_refund import customer_account
 from tests.fixtures.mint import RunningMint, extract_token
 from tests.fixtures.node import NodeFactory, RunningNode
 from tests.fixtures.relay import TestRelay
