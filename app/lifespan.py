@@ -16,6 +16,7 @@ from app.db.database import Database, open_database
 from app.db.files import secure_storage
 from app.db.migrate import upgrade_to_head
 from app.db.urls import redacted
+from app.dvm.admission import PRUNE_AFTER_S
 from app.dvm.cancel import JobCancels
 from app.dvm.claims import BalanceClaims
 from app.dvm.handler import HandlerInfo
@@ -45,6 +46,8 @@ from app.startup.upstreams import pricing_policy, start_rates, start_upstreams, 
 log = logging.getLogger(__name__)
 
 STALE_SWEEP_S = 300
+PRUNE_S = 3600  # rows that only take room (long-expired leases, unpaid DVM jobs) go this often
+LEASE_GRACE_S = 3600
 
 
 async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
@@ -80,6 +83,8 @@ async def build_node(settings: Settings, stack: AsyncExitStack) -> Node:
             led(leases, "stale-sweep", STALE_SWEEP_S, lambda: ledger.release_stale(settings.reservation_ttl_s)),
         ),
     )
+    purge = led(leases, "lease-purge", PRUNE_S, lambda: leases.purge_expired(LEASE_GRACE_S))
+    start_periodic(stack, (PRUNE_S, purge), first_run_now=True)
     payments, lightning = await start_payments(settings, ledger, db, leases, stack)
     node = Node(
         settings, ledger, catalog, proxy, rates, payments, lightning, upstream_url, leases, fake_mints=fake_mints
@@ -141,6 +146,8 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     if outbound is not inbound:
         stack.push_async_callback(outbound.close)
     jobs = DvmJobs(db, node.leases.owner)
+    prune = led(node.leases, "dvm-prune", PRUNE_S, lambda: jobs.prune_unpaid(PRUNE_AFTER_S))
+    start_periodic(stack, (PRUNE_S, prune), first_run_now=True)
     config = DvmConfig(settings.dvm_default_model, partial_every_s=settings.dvm_partial_every_s)
     publisher = JobPublisher(keys, outbound, config.publish_timeout_s)
     service = DvmService(publisher, jobs, node.proxy, node.payments, config)

@@ -52,6 +52,15 @@ def give_up(name: str, owner: str) -> Work[bool]:
     return work
 
 
+def purge_expired(before: float) -> Work[int]:
+    """Delete leases that expired before `before`: to every reader an expired lease is the same as none."""
+
+    def work(conn: Connection) -> int:
+        return int(conn.execute(delete(leases).where(leases.c.expires_at < before)).rowcount)
+
+    return work
+
+
 def holder(name: str, now: float) -> Work[str | None]:
     """Who holds `name` now (None when nobody does or the lease expired)."""
 
@@ -80,6 +89,9 @@ class Leases:
 
     async def holder(self, name: str) -> str | None:
         return await self._db.run(holder(name, self._clock()))
+
+    async def purge_expired(self, grace_s: float) -> int:
+        return await self._db.run(purge_expired(self._clock() - grace_s))
 
     async def is_alive(self, boot_id: str) -> bool:
         """Whether the process `boot_id` still renews its liveness lease (this process always is)."""

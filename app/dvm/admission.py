@@ -1,5 +1,5 @@
 """Which delivered events are jobs for this node: well formed, signed by their author, addressed here (or to anyone,
-when the operator accepts untargeted jobs), not expired, not from the future."""
+when the operator accepts untargeted jobs), not expired, not from the future, not stale."""
 
 import time
 
@@ -8,6 +8,9 @@ from app.nostr.errors import InvalidEvent
 from app.nostr.event import Event, verify_event
 
 MAX_AHEAD_S = 15 * 60  # a job dated further ahead than this is refused (clock skew allowed, no pre-dated spam)
+MAX_JOB_AGE_S = 24 * 3600  # a job dated further back is stale: its customer has stopped waiting, and the row that
+# would stop it running twice or after a cancellation may have been pruned (app.ledger.dvm_jobs.prune_unpaid)
+PRUNE_AFTER_S = MAX_JOB_AGE_S + MAX_AHEAD_S  # a row untouched this long names a job that can no longer be admitted
 
 
 def admitted(raw: object, node_pubkey: str, accept_untargeted: bool, now: float | None = None) -> Event | None:
@@ -29,7 +32,7 @@ def _addressed(event: Event, node_pubkey: str, accept_untargeted: bool) -> bool:
 
 
 def _timely(event: Event, now: float) -> bool:
-    if event.created_at > now + MAX_AHEAD_S:
+    if not now - MAX_JOB_AGE_S <= event.created_at <= now + MAX_AHEAD_S:
         return False
     expiration = event.first_tag("expiration")
     if expiration is None:

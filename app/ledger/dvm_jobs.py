@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Database
@@ -160,6 +160,18 @@ class DvmJobs:
             waiting = and_(c.event_id == event_id, c.pubkey == pubkey, c.state == "payment_required")
             taken = update(dvm_jobs).where(waiting).values(state="taken", owner=self.owner, updated_at=now)
             return _open_account(conn, pubkey, now) if conn.execute(taken).rowcount else None
+
+        return await self._db.run(work)
+
+    async def prune_unpaid(self, older_than_s: float) -> int:
+        """Delete the rows of jobs refused for payment or cancelled, untouched for `older_than_s`: anyone can make them
+        for free, and once their job can no longer be admitted they stop nothing. Returns how many went."""
+        before = int(self._clock() - older_than_s)
+
+        def work(conn: Connection) -> int:
+            c = dvm_jobs.c
+            unpaid = and_(c.state.in_(("payment_required", CANCELLED)), c.updated_at < before)
+            return int(conn.execute(delete(dvm_jobs).where(unpaid)).rowcount)
 
         return await self._db.run(work)
 

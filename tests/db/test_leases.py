@@ -58,3 +58,23 @@ async def test_liveness_of_a_process(database_url: str) -> None:
         assert not await me.is_alive("other")
     finally:
         await db.close()
+
+
+async def test_leases_long_expired_are_purged_and_nothing_else(database_url: str) -> None:
+    """An expired lease is as good as none to every reader: its row only takes room (NIP-98 auth events, dead
+    processes' liveness leases), so it goes once expired for longer than `grace_s`."""
+    db = open_database(database_url)
+    clock = Clock()
+    leases = Leases(db, "me", clock)
+    try:
+        await leases.take("nip98:old", 10)
+        await leases.take("nip98:just-expired", 180)  # expired 20 s before the purge: kept for now
+        await leases.take("job:live", 1_000)
+        clock.now += 200
+        assert await leases.purge_expired(grace_s=60) == 1
+        assert await leases.holder("job:live") == "me"
+        clock.now += 1_000
+        assert await leases.purge_expired(grace_s=60) == 2  # the other two, long expired by now
+        assert await leases.take("job:live", 10)  # as any expired lease could be taken
+    finally:
+        await db.close()

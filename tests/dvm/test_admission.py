@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.db.database import open_database
-from app.dvm.admission import MAX_AHEAD_S, admitted
+from app.dvm.admission import MAX_AHEAD_S, MAX_JOB_AGE_S, admitted
 from app.dvm.requests import MalformedJob, parse_job
 from app.ledger.dvm_jobs import DvmJobs, customer_key_hash
 from app.ledger.keys import hash_key
@@ -39,14 +39,15 @@ def test_a_job_signed_by_nostr_sdk_is_admitted() -> None:
     assert admitted(raw, NODE.pubkey, accept_untargeted=False) is not None
 
 
-def test_forged_expired_future_foreign_and_untargeted_jobs_are_dropped() -> None:
+def test_forged_expired_future_stale_foreign_and_untargeted_jobs_are_dropped() -> None:
     now = int(time.time())
     forged = {**job(base_tags()).to_json(), "content": "changed"}
     expired = job(base_tags(["expiration", str(now - 1)]))
     future = job(base_tags(), created_at=now + MAX_AHEAD_S + 60)
+    stale = job(base_tags(), created_at=now - MAX_JOB_AGE_S - 60)  # its row, if any, may have been pruned
     foreign = job([["i", "x", "text"], ["p", CUSTOMER.pubkey]])
     untargeted = job([["i", "x", "text"]])
-    for raw in (forged, expired.to_json(), future.to_json(), foreign.to_json(), untargeted.to_json()):
+    for raw in (forged, *(j.to_json() for j in (expired, future, stale, foreign, untargeted))):
         assert admitted(raw, NODE.pubkey, accept_untargeted=False) is None
     assert admitted(untargeted.to_json(), NODE.pubkey, accept_untargeted=True) is not None
     assert admitted(job(base_tags(), kind=1).to_json(), NODE.pubkey, accept_untargeted=True) is None

@@ -1,20 +1,26 @@
 """Job rows on both databases. The cancel transition: only a job waiting for payment, or one not taken yet,
-becomes cancelled, only by its author, and a cancelled job is never taken afterwards."""
+becomes cancelled, only by its author, and a cancelled job is never taken afterwards. Rows anyone can make for free
+are pruned once their job can no longer be admitted."""
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy import select
 
 from app.db.database import Database, open_database
-from app.db.tables import dvm_jobs
+from app.db.leases import Leases
+from app.db.tables import dvm_jobs, leases
+from app.dvm.admission import PRUNE_AFTER_S
 from app.dvm.cancel import JobCancels
 from app.dvm.publisher import JobPublisher
 from app.ledger.dvm_jobs import DvmJobs
+from app.lifespan import LEASE_GRACE_S
 from app.nostr.event import sign_event
 from app.nostr.keys import NodeKeys
 from app.nostr.pool import RelayPool
+from tests.dvm.conftest import DvmFactory
 from tests.fixtures.relay import TestRelay
 from tests.nostr.relay_helpers import fetch
 
@@ -113,3 +119,50 @@ def test_how_an_encrypted_job_is_sealed_is_kept_for_recovery(database_url: str) 
         return sorted((job.encrypted, job.sealing) for job in await jobs.unfinished())
 
     assert on_jobs(database_url, work) == [(False, None), (True, "nip04")]
+
+
+def test_rows_of_jobs_never_paid_or_cancelled_are_pruned_once_no_such_job_can_be_admitted(database_url: str) -> None:
+    """Anyone can make rows of these two states for free (an unpaid job, a deletion naming any id); they matter only
+    while the job could still be admitted, so they go once they are older than that. Rows of jobs that ran stay."""
+    then = time.time() - PRUNE_AFTER_S - 60
+
+    async def work(jobs: DvmJobs, db: Database) -> list[object]:
+        old = DvmJobs(db, owner="this-process", clock=lambda: then)
+        unpaid, cancelled, ran, recent = "01" * 32, "02" * 32, "03" * 32, "04" * 32
+        await old.take(unpaid, AUTHOR)
+        await old.mark(unpaid, "payment_required")
+        await old.cancel(cancelled, AUTHOR)
+        await old.take(ran, AUTHOR)
+        await old.mark(ran, "done")
+        await jobs.take(recent, AUTHOR)
+        await jobs.mark(recent, "payment_required")
+        pruned = await jobs.prune_unpaid(PRUNE_AFTER_S)
+        return [
+            pruned,
+            *[await state_of(db, job) for job in (unpaid, cancelled, ran, recent)],
+            await jobs.prune_unpaid(PRUNE_AFTER_S),
+        ]
+
+    assert on_jobs(database_url, work) == [2, None, None, "done", "payment_required", 0]
+
+
+def test_a_node_prunes_such_rows_and_long_expired_leases_from_its_start(
+    database_url: str, start_dvm: DvmFactory
+) -> None:
+    rows_then, leases_then = time.time() - PRUNE_AFTER_S - 60, time.time() - LEASE_GRACE_S - 60
+
+    async def left_behind(jobs: DvmJobs, db: Database) -> None:
+        await DvmJobs(db, clock=lambda: rows_then).cancel(JOB, AUTHOR)
+        await Leases(db, "a-process-long-dead", lambda: leases_then).take("nip98:" + JOB, 1)
+
+    async def pruned(jobs: DvmJobs, db: Database) -> bool:
+        lease = select(leases.c.name).where(leases.c.name == "nip98:" + JOB)
+        return await state_of(db, JOB) is None and await db.run(lambda conn: conn.execute(lease).first()) is None
+
+    on_jobs(database_url, left_behind)
+    assert not on_jobs(database_url, pruned)
+    start_dvm()
+    deadline = time.monotonic() + 15
+    while not on_jobs(database_url, pruned):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
