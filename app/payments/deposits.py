@@ -43,7 +43,8 @@ WAIT_FOR_PEER_S = 20.0
 
 
 class Payee(Protocol):
-    """The account a top-up credits, for callers that open it only when money arrives (a Nostr customer's)."""
+    """The account a top-up credits, for tokens that travel in public events (a Nostr customer's): opened only when
+    money arrives, and the first payee journaled for a token is the only one it may credit."""
 
     async def find(self) -> int | None: ...
 
@@ -116,8 +117,7 @@ class Deposits:
         """With `minimum_msat`, a token that would credit less is refused before the mint is asked (untouched).
         With `unlock`, the token's proofs are P2PK-locked to that key (NIP-61 nutzaps): only a trusted mint's.
         With `payee` instead of `key_id`, a top-up's account is opened only once the token has passed every check
-        made before the mint is asked, and not for a token redeemed before: a stranger's worthless or replayed
-        token opens no account."""
+        made before the mint is asked, and a token journaled for another payee is refused (see `_payee_key`)."""
         token_text = token_text.strip()
         token = await asyncio.to_thread(_decode, token_text, self._limits)  # bounded, but ms for 256 proofs
         try:
@@ -178,12 +178,14 @@ class Deposits:
         return await self._reuse(op, purpose, token_text, key_id, planned.inputs)
 
     async def _payee_key(self, payee: Payee, token_text: str) -> int:
+        """The payee's account; opened only for a token never journaled. A token journaled for another payee is
+        refused whatever came of it: a payee's tokens travel in public events, and one copied into a stranger's event
+        is not theirs even while it is still unspent (its first swap never reached the mint)."""
+        journaled = await self._treasury.by_token(token_hash(token_text))
         found = await payee.find()
-        if found is not None:
-            return found
-        if await self._treasury.by_token(token_hash(token_text)) is not None:  # someone else's, whatever its state
+        if journaled is not None and (found is None or journaled.key_id != found):
             raise TokenAlreadySpent("this token has already been redeemed")
-        return await payee.open()
+        return found if found is not None else await payee.open()
 
     async def _reuse(
         self,
