@@ -150,7 +150,7 @@ async def _start_dvm(node: Node, db: Database, stack: AsyncExitStack) -> None:
     start_periodic(stack, (PRUNE_S, prune), first_run_now=True)
     config = DvmConfig(settings.dvm_default_model, partial_every_s=settings.dvm_partial_every_s)
     publisher = JobPublisher(keys, outbound, config.publish_timeout_s)
-    service = DvmService(publisher, jobs, node.proxy, node.payments, config)
+    service = DvmService(publisher, jobs, node.ledger, node.proxy, node.payments, config)
     recovery = JobRecovery(
         jobs, publisher, node.payments.refunds,
         is_alive=node.leases.is_alive, release=node.ledger.release, running=service.running,

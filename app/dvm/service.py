@@ -21,6 +21,7 @@ from app.dvm.sealing import Sealing, seal, sealing_of, unseal
 from app.errors import MinimumBalanceRequired, NodeError
 from app.ledger.dvm_jobs import DvmJobs
 from app.ledger.records import Account
+from app.ledger.service import Ledger
 from app.nostr.event import Event, Tags
 from app.payments.deposits import Purpose
 from app.payments.service import Payments
@@ -50,6 +51,7 @@ class DvmService:
         self,
         publisher: JobPublisher,
         jobs: DvmJobs,
+        ledger: Ledger,
         proxy: ProxyService,
         payments: Payments,
         config: DvmConfig | None = None,
@@ -57,6 +59,7 @@ class DvmService:
         self._publisher = publisher
         self._keys = publisher.keys
         self._jobs = jobs
+        self._ledger = ledger
         self._proxy = proxy
         self._payments = payments
         self._config = config or DvmConfig()
@@ -198,7 +201,7 @@ class DvmService:
         if every_s <= 0 or not isinstance(reply, StreamReply):
             return await text_and_cost(reply)
         text = await text_with_partials(reply, every_s, lambda so_far: self._partial(job, so_far))
-        return text, await self._jobs.charged_msat(request_id_for(job.id))
+        return text, await self._ledger.charged_msat(request_id_for(job.id))
 
     async def _partial(self, job: JobRequest, text: str) -> None:
         await self._publisher.publish(feedback(job.event, "partial", content=self._sealed(job, text) or ""), job.relays)

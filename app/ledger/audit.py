@@ -172,3 +172,15 @@ def entries_for(key_id: int) -> Work[list[LedgerEntry]]:
         ]
 
     return work
+
+
+def charged_for(request_id: str) -> Work[int]:
+    """What the ledger charged for one request (0: nothing yet)."""
+
+    def work(conn: Connection) -> int:
+        charged = select(func.coalesce(func.sum(entries.amount_msat), 0)).where(
+            entries.request_id == request_id, entries.kind == EntryKind.CHARGE.value
+        )
+        return -int(conn.execute(charged).scalar_one())
+
+    return work

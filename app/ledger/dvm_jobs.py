@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.database import Database
-from app.db.tables import api_keys, dvm_jobs, ledger_entries
+from app.db.tables import api_keys, dvm_jobs
 from app.ledger.accounts import find_by_hash
-from app.ledger.records import Account, EntryKind
+from app.ledger.records import Account
 
 Clock = Callable[[], float]
 
@@ -125,18 +125,6 @@ class DvmJobs:
             owned = and_(dvm_jobs.c.event_id == job.event_id, dvm_jobs.c.state == job.state)
             owned = and_(owned, dvm_jobs.c.owner.is_(None) if job.owner is None else dvm_jobs.c.owner == job.owner)
             return bool(conn.execute(update(dvm_jobs).where(owned).values(owner=self.owner)).rowcount)
-
-        return await self._db.run(work)
-
-    async def charged_msat(self, request_id: str) -> int:
-        """What the ledger charged for a job's call (0: nothing); a streamed call settles out of sight."""
-
-        def work(conn: Connection) -> int:
-            e = ledger_entries.c
-            charged = select(func.coalesce(func.sum(e.amount_msat), 0)).where(
-                e.request_id == request_id, e.kind == EntryKind.CHARGE.value
-            )
-            return -int(conn.execute(charged).scalar_one())
 
         return await self._db.run(work)
 

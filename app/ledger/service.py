@@ -107,3 +107,6 @@ class Ledger:
 
     async def entries(self, key_id: int) -> list[LedgerEntry]:
         return await self._db.run(audit.entries_for(key_id))
+
+    async def charged_msat(self, request_id: str) -> int:
+        return await self._db.run(audit.charged_for(request_id))
