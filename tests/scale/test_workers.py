@@ -266,3 +266,69 @@ def test_several_workers_on_sqlite_are_refused_in_one_line(sqlite_url: str, stan
     node = _node(sqlite_url, standin_url, tmp_path)
     _wait_refused(node)
     assert "WORKERS>1 needs PostgreSQL" in node.log_tail()
+
+
+STREAMS = 16
+SLOW_STREAM = {
+    "model": "standin-small",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": True,
+    "standin": {"chunks": 20, "delay_ms": 300},  # six seconds a stream
+}
+
+
+async def _stream(client: httpx.AsyncClient, url: str, key: str) -> str:
+    """How the stream ended for the client: "complete" ([DONE] read) or "broken"."""
+    try:
+        async with client.stream("POST", url + "/chat/completions", json=SLOW_STREAM,
+                                 headers={"authorization": f"Bearer {key}"}) as reply:  # fmt: skip
+            body = b"".join([chunk async for chunk in reply.aiter_bytes()])
+            return "complete" if reply.status_code == 200 and b"[DONE]" in body else "broken"
+    except httpx.HTTPError:
+        return "broken"
+
+
+def test_a_worker_killed_mid_stream_charges_only_the_streams_delivered(
+    postgres_url: str, standin_url: str, tmp_path: Path
+) -> None:
+    """SIGKILL of one worker while paid streams run on both: the dead worker's streams break, the other's finish and
+    are charged, and what the dead one reserved goes back to the key once its liveness lease expires (the other
+    worker's sweep): the key pays for what was delivered, to the msat."""
+    with _two_workers(postgres_url, standin_url, tmp_path) as (node, port):
+        created = operator_command(postgres_url, tmp_path / "cli", "keys", "create", "--balance-msat", str(GRANT))
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip()
+
+        async def killed_mid_stream() -> list[str]:
+            limits = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+                streams = [asyncio.create_task(_stream(client, node.url, key)) for _ in range(STREAMS)]
+                await asyncio.sleep(2)  # every stream is paid for and running
+                held = _established_per_process(port, _workers(node.pid))
+                victim, _ = held.most_common(1)[0]
+                assert len(held) == 2, held  # streams on both workers
+                os.kill(victim, signal.SIGKILL)
+                return list(await asyncio.gather(*streams))
+
+        ended = Counter(asyncio.run(killed_mid_stream()))
+        deadline = time.monotonic() + 120  # lease expiry (30 s) and the next sweep (every 30 s)
+        while (state := asyncio.run(_account(postgres_url, key)))[1] != 0:
+            assert time.monotonic() < deadline, state
+            time.sleep(1)
+    balance, _, charged, violations = state
+    charges = asyncio.run(_charges(postgres_url, key))
+    assert ended["complete"] > 0 and ended["broken"] > 0, ended
+    assert violations == []
+    assert len(charges) == ended["complete"] and len(set(charges)) == 1  # each delivered stream, at one price
+    assert balance == GRANT - charged == GRANT - sum(charges)
+
+
+async def _charges(database_url: str, key: str) -> list[int]:
+    db = open_database(database_url)
+    try:
+        ledger = Ledger(db)
+        account = await ledger.find(key)
+        assert account is not None
+        return [-e.amount_msat for e in await ledger.entries(account.id) if e.kind == "charge"]
+    finally:
+        await db.close()
