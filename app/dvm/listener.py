@@ -2,11 +2,8 @@
 at a time; the same event delivered by several relays (or again after a reconnect) is handled once."""
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Coroutine
 from typing import Any
 
 from app.dvm.admission import admitted
@@ -14,6 +11,7 @@ from app.dvm.cancel import JobCancels, deletion_filter, is_deletion
 from app.dvm.recovery import JobRecovery
 from app.dvm.requests import JOB_KIND
 from app.dvm.service import DvmService
+from app.nostr.listening import ListenerTasks, RecentEvents
 from app.nostr.pool import RelayPool
 
 log = logging.getLogger(__name__)
@@ -42,8 +40,8 @@ class DvmListener:
         self._accept_untargeted = accept_untargeted
         self._slots = asyncio.Semaphore(max_jobs)
         self._cancels = cancels
-        self._recent: OrderedDict[str, str] = OrderedDict()  # event id -> its author
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._recent: RecentEvents[str] = RecentEvents(RECENT_IDS)  # event id -> its author
+        self._tasks = ListenerTasks()
 
     def filters(self) -> list[dict[str, Any]]:
         since = int(time.time()) - LOOKBACK_S
@@ -54,14 +52,11 @@ class DvmListener:
 
     async def start(self) -> None:
         await self._pool.listen(self.filters(), self._on_event)
-        self._spawn(self._recover_periodically(), "dvm recovery")
+        self._tasks.spawn(self._recover_periodically(), "dvm recovery")
         log.info("dvm.listening relays=%s untargeted=%s", self._pool.urls, self._accept_untargeted)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         await self._pool.close()
 
     def _on_event(self, raw: dict[str, Any]) -> None:
@@ -74,25 +69,20 @@ class DvmListener:
         event = admitted(raw, self._pubkey, self._accept_untargeted)
         if event is None:
             return
-        self._remember(event.id, event.pubkey)
-        self._spawn(self._handle(event), f"dvm job {event.id[:8]}")
+        self._recent.remember(event.id, event.pubkey)
+        self._tasks.spawn(self._handle(event), f"dvm job {event.id[:8]}")
 
     def _cancel(self, raw: dict[str, Any]) -> None:
         if self._cancels is not None:
-            self._remember(raw["id"], "")
-            self._spawn(self._handle_cancel(self._cancels, raw), f"dvm cancel {raw['id'][:8]}")
+            self._recent.remember(raw["id"], "")
+            self._tasks.spawn(self._handle_cancel(self._cancels, raw), f"dvm cancel {raw['id'][:8]}")
 
     async def _handle_cancel(self, cancels: JobCancels, raw: dict[str, Any]) -> None:
         try:
             await cancels.handle(raw, self._recent.get)
         except Exception:  # the database was unreachable: the deletion is handled when seen again
-            self._recent.pop(raw["id"], None)
+            self._recent.forget(raw["id"])
             log.exception("dvm.cancel_failed deletion=%s", raw["id"])
-
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _recover_periodically(self) -> None:
         while True:
@@ -107,10 +97,5 @@ class DvmListener:
             try:
                 await self._service.handle(event)
             except Exception:  # the database was unreachable: the job stays untaken and is seen again later
-                self._recent.pop(event.id, None)
+                self._recent.forget(event.id)
                 log.exception("dvm.handle_failed job=%s", event.id)
-
-    def _remember(self, event_id: str, author: str) -> None:
-        self._recent[event_id] = author
-        if len(self._recent) > RECENT_IDS:
-            self._recent.popitem(last=False)

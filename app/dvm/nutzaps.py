@@ -7,12 +7,10 @@ or processes deliver the event. A nutzap whose `e` tag names the author's job le
 job from the balance (app.dvm.service.DvmService.run_paid); the rest stays on the balance."""
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +28,7 @@ from app.nostr.backoff import Backoff
 from app.nostr.errors import InvalidEvent
 from app.nostr.event import Event, verify_event
 from app.nostr.keys import NodeKeys
+from app.nostr.listening import ListenerTasks, RecentEvents
 from app.nostr.pool import RelayPool
 from app.payments.deposits import Deposits, Purpose
 
@@ -181,18 +180,15 @@ class NutzapListener:
         self._pool = pool
         self._nutzaps = nutzaps
         self._pubkey = pubkey
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: RecentEvents[None] = RecentEvents(RECENT_IDS)
+        self._tasks = ListenerTasks()
 
     async def start(self) -> None:
         since = int(time.time()) - LOOKBACK_S
         await self._pool.listen([{"kinds": [NUTZAP_KIND], "#p": [self._pubkey], "since": since}], self._on_event)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     def _on_event(self, raw: dict[str, Any]) -> None:
         event_id = raw.get("id")
@@ -200,15 +196,8 @@ class NutzapListener:
             return
         nutzap = read_nutzap(raw, self._pubkey)
         if nutzap is not None:
-            self._seen[event_id] = None
-            if len(self._seen) > RECENT_IDS:
-                self._seen.popitem(last=False)
-            self._spawn(self._redeem(nutzap))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work, name="dvm nutzap")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self._seen.remember(event_id, None)
+            self._tasks.spawn(self._redeem(nutzap), f"dvm nutzap {event_id[:8]}")
 
     async def _redeem(self, nutzap: Nutzap) -> None:
         backoff = Backoff(self._retry.base_s, self._retry.cap_s)
@@ -219,8 +208,8 @@ class NutzapListener:
             except MintNotReady:
                 await asyncio.sleep(backoff.next_delay())
             except Exception:  # the database was unreachable: seen again on the next delivery (journaled if begun)
-                self._seen.pop(nutzap.event.id, None)
+                self._seen.forget(nutzap.event.id)
                 log.exception("dvm.nutzap_failed event=%s", nutzap.event.id)
                 return
-        self._seen.pop(nutzap.event.id, None)  # given up for now: the next delivery (a restart's) tries again
+        self._seen.forget(nutzap.event.id)  # given up for now: the next delivery (a restart's) tries again
         log.warning("dvm.nutzap_gave_up event=%s", nutzap.event.id)
