@@ -116,6 +116,18 @@ def deposited_msat(node: RunningNode, expected: int) -> int:
     return books(node).deposited_msat
 
 
+def charged_by(*answers: Answer) -> int:
+    """What the jobs' results say they were charged (their `amount` tags, msat)."""
+    return sum(int(tag_value(answer.results[0], "amount") or 0) for answer in answers)
+
+
+def assert_kept(node: RunningNode, deposited_msat: int, charged_msat: int) -> None:
+    """The books: what came in, what the jobs were charged, and the rest on the customers' balances."""
+    report = books(node)
+    kept = (report.deposited_msat, report.charged_msat, report.liabilities_msat)
+    assert kept == (deposited_msat, charged_msat, deposited_msat - charged_msat)
+
+
 def assert_books_and_mints(node: RunningNode) -> None:
     report = books(node)  # asserts the ledger check
     assert report.reconciles
@@ -166,11 +178,8 @@ def test_payment_required_then_a_nutzap_runs_the_job_once_and_keeps_the_rest(
 
     assert unpaid.statuses() == ["payment-required"] and paid.results and len(paid.results) == 1
     assert sorted(paid.statuses()) == ["payment-required", "processing", "success"]
-    charged = int(tag_value(paid.results[0], "amount") or 0)
     assert tag_value(paid.results[0], "cashu") is None  # the rest stays on the balance, claimable
-    report = books(node)
-    assert report.deposited_msat == 4000  # 5 sat in 3 proofs, less the mint's fee of 1 sat at 100 ppk
-    assert (report.charged_msat, report.liabilities_msat) == (charged, 4000 - charged)
+    assert_kept(node, 4000, charged_by(paid))  # 5 sat in 3 proofs, less the mint's fee of 1 sat at 100 ppk
     assert asyncio.run(states(mint_fee, proofs)) == {"SPENT"}  # the mint took the node's P2PK signatures
     assert redeemed_amount(relay, keys, zap_id) == "4"
     assert_books_and_mints(node)
@@ -225,10 +234,7 @@ def test_two_nutzaps_for_one_job_and_one_delivered_twice_run_it_once(
     assert len({event["id"] for event in paid.results}) == 1
     assert sorted(paid.statuses()) == ["payment-required", "processing", "success"]
     assert len(later.results) == 1  # the over-payment stayed on the balance and paid the next job
-    charged = sum(int(tag_value(answer.results[0], "amount") or 0) for answer in (paid, later))
-    report = books(node)
-    assert report.deposited_msat == 8000  # 5 sat of ours and 3 sat locked by nutshell's own wallet, once each
-    assert (report.charged_msat, report.liabilities_msat) == (charged, 8000 - charged)
+    assert_kept(node, 8000, charged_by(paid, later))  # 5 sat of ours and 3 sat locked by nutshell's wallet, once each
     assert asyncio.run(states(mint, proofs)) == {"SPENT"}
     assert_books_and_mints(node)
 
@@ -270,8 +276,7 @@ def test_nutzaps_not_locked_to_the_node_spent_or_of_an_untrusted_mint_credit_not
 
     for answer in with_customer(relay.url, answers):
         assert answer.results == [] and answer.statuses() == ["payment-required"]
-    report = books(node)
-    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (2000, 0, 2000)
+    assert_kept(node, 2000, 0)
     assert asyncio.run(states(mint, at_mint)) == {"UNSPENT"}  # never swapped: the node refused them first
     assert asyncio.run(states(mint_fee, at_untrusted)) == {"UNSPENT"}
     assert customer_account(node, thief) is None  # replaying public proofs opens no account
@@ -296,9 +301,7 @@ def test_two_node_processes_on_one_database_credit_a_nutzap_once_and_run_its_job
     answer, proofs, zap_id = with_customer(relay.url, paid)
 
     assert len(answer.results) == 1 and sorted(answer.statuses()) == ["payment-required", "processing", "success"]
-    charged = int(tag_value(answer.results[0], "amount") or 0)
-    report = books(node)
-    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (7000, charged, 7000 - charged)
+    assert_kept(node, 7000, charged_by(answer))
     assert asyncio.run(states(mint, proofs)) == {"SPENT"}
     assert redeemed_amount(relay, keys, zap_id) == "7"  # one kind 7376: by the process that redeemed it
     assert_books_and_mints(node)
@@ -319,9 +322,7 @@ def test_the_cli_pays_a_payment_required_job_with_a_nutzap(
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() and "cost: " in done.stderr and "change" not in done.stdout
-    charged = int(done.stderr.split("cost: ", 1)[1].split()[0])
-    report = books(node)
-    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (4000, charged, 4000 - charged)
+    assert_kept(node, 4000, int(done.stderr.split("cost: ", 1)[1].split()[0]))
     assert asyncio.run(proof_states(mint, token)) == {"SPENT"}  # swapped into proofs locked to the node's key
     assert_books_and_mints(node)
 
@@ -347,9 +348,7 @@ def test_a_nutzap_that_arrives_while_its_mint_is_down_is_redeemed_when_it_is_bac
     answer, proofs = with_customer(relay.url, paid_while_down)
 
     assert len(answer.results) == 1
-    charged = int(tag_value(answer.results[0], "amount") or 0)
-    report = books(node)
-    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (6000, charged, 6000 - charged)
+    assert_kept(node, 6000, charged_by(answer))
     assert asyncio.run(states(mint_fee, proofs)) == {"SPENT"}
     assert_books_and_mints(node)
 
@@ -371,7 +370,5 @@ def test_a_nutzap_sent_with_the_job_pays_for_it_whichever_arrives_first(
 
     assert [len(answer.results) for answer in answers] == [1, 1]
     assert all(answer.statuses().count("success") == 1 for answer in answers)
-    charged = sum(int(tag_value(answer.results[0], "amount") or 0) for answer in answers)
-    report = books(node)
-    assert (report.deposited_msat, report.charged_msat, report.liabilities_msat) == (10_000, charged, 10_000 - charged)
+    assert_kept(node, 10_000, charged_by(*answers))
     assert_books_and_mints(node)
