@@ -135,6 +135,7 @@ class Deposits:
                 op_id=op_id, kind=OpKind.DEPOSIT, purpose=purpose.value, mint_url=client.normalized_url,
                 plan_json=plan_json(plan, keep_inputs=False), token_hash=token_hash(token_text),
                 target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
+                keep_destination=payee is not None,
             )  # fmt: skip
             if op.id == op_id:
                 outcome = await send_swap(client, plan, sent_before=False)
@@ -166,6 +167,7 @@ class Deposits:
                 op_id=op_id, kind=OpKind.FOREIGN, purpose=purpose.value, mint_url=planned.trusted_url,
                 plan_json=planned.plan.to_json(), token_hash=token_hash(token_text),
                 target_key_hash=_target_key_hash(purpose, token_text), key_id=key_id,
+                keep_destination=payee is not None,
             )  # fmt: skip
             if op.id == op_id:
                 refusal = await self._foreign.first_try(op, planned.inputs)

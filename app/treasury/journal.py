@@ -98,9 +98,11 @@ def begin_operation(
     token_hash: str | None = None,
     target_key_hash: str | None = None,
     key_id: int | None = None,
+    keep_destination: bool = False,
 ) -> Work[Operation]:
     """Journal an operation before anything goes to the mint. For a token already journaled, returns that
-    operation instead, unless it failed without touching the mint: then this plan takes its place."""
+    operation instead, unless it failed without touching the mint: then this plan takes its place (with
+    `keep_destination`, only when it credits the same key: a token from a public event stays with its first payee)."""
 
     def work(conn: Connection) -> Operation:
         values = {
@@ -112,7 +114,9 @@ def begin_operation(
             return required_operation(conn, op_id)
         existing = operation_by_token(token_hash or "")(conn)
         assert existing is not None
-        if existing.state is OpState.FAILED and existing.error == "not_executed" and _replace(conn, existing, values):
+        never_sent = existing.state is OpState.FAILED and existing.error == "not_executed"
+        same_destination = not keep_destination or existing.key_id == key_id
+        if never_sent and same_destination and _replace(conn, existing, values):
             return required_operation(conn, op_id)
         return operation_by_token(token_hash or "")(conn) or existing
 

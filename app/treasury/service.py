@@ -30,11 +30,13 @@ class Treasury:
         token_hash: str | None = None,
         target_key_hash: str | None = None,
         key_id: int | None = None,
+        keep_destination: bool = False,
     ) -> Operation:
         return await self._db.run(
             journal.begin_operation(
                 op_id=op_id, kind=kind, purpose=purpose, mint_url=mint_url, plan_json=plan_json, now=self._now(),
                 token_hash=token_hash, target_key_hash=target_key_hash, key_id=key_id,
+                keep_destination=keep_destination,
             )
         )  # fmt: skip
 
