@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.db.database import Database
+from app.db.database import Database, Work
 from app.db.tables import api_keys, dvm_jobs
 from app.ledger.accounts import find_by_hash
 from app.ledger.records import Account
@@ -75,7 +75,7 @@ class DvmJobs:
                   "encrypted": encrypted, "sealing": sealing, "created_at": now, "updated_at": now}  # fmt: skip
 
         def work(conn: Connection) -> Taken | None:
-            return Taken(find_by_hash(customer_key_hash(pubkey))(conn)) if _claim(conn, values) else None
+            return Taken(_find_customer(pubkey)(conn)) if _claim(conn, values) else None
 
         return await self._db.run(work)
 
@@ -174,7 +174,7 @@ class DvmJobs:
 
     async def find_customer(self, pubkey: str) -> Account | None:
         """The customer's account, if money ever arrived for them."""
-        return await self._db.run(find_by_hash(customer_key_hash(pubkey)))
+        return await self._db.run(_find_customer(pubkey))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +200,13 @@ def _claim(conn: Connection, values: dict[str, Any]) -> bool:
     return conn.execute(statement.returning(dvm_jobs.c.event_id)).first() is not None
 
 
+def _find_customer(pubkey: str) -> Work[Account | None]:
+    return find_by_hash(customer_key_hash(pubkey))
+
+
 def _open_account(conn: Connection, pubkey: str, now: int) -> Account:
-    key_hash = customer_key_hash(pubkey)
-    values = {"key_hash": key_hash, "balance_msat": 0, "reserved_msat": 0, "created_at": now}
+    values = {"key_hash": customer_key_hash(pubkey), "balance_msat": 0, "reserved_msat": 0, "created_at": now}
     _insert_new(conn, api_keys, values)
-    account = find_by_hash(key_hash)(conn)
+    account = _find_customer(pubkey)(conn)
     assert account is not None
     return account
