@@ -13,7 +13,7 @@ from app.cashu.tokens import decode_token
 from tests.fixtures.gate import Gate, Mode, addressed_to
 from tests.fixtures.mint import RunningMint
 from tests.fixtures.node import NodeFactory, RunningNode
-from tests.payments.helpers import auth, books, create, error_code, info, refund
+from tests.payments.helpers import auth, books, create, error_code, info, refund, verified
 
 SLOW_CHAT = {
     "model": "standin-small",
@@ -97,3 +97,4 @@ def test_a_refund_waits_for_the_change_of_another_keys_refund_still_at_the_mint(
     assert [r.status_code for r in paid] == [200, 200], paid[1].text
     assert [decode_token(r.json()["token"]).amount for r in paid] == [33, 31]
     assert books(node).reconciles
+    assert verified(node).ok  # the journal against the mint's own word
